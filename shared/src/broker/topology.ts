@@ -1,0 +1,62 @@
+import type { ChannelModel } from 'amqplib';
+import { routingKeyOf, type EventType } from '../contracts/events.ts';
+
+/** The broker objects one service consumes from; names derive from QUEUE_PREFIX so deployments and test runs never collide. */
+export interface ServiceTopology {
+  exchange: string;
+  queue: string;
+  deadLetterQueue: string;
+  retryQueues: { delayMs: number; name: string }[];
+  bindings: string[];
+}
+
+export function serviceTopology(options: {
+  exchange: string;
+  queuePrefix: string;
+  service: string;
+  consumes: readonly EventType[];
+  retryDelaysMs: readonly number[];
+}): ServiceTopology {
+  const queue = `${options.queuePrefix}${options.service}`;
+  return {
+    exchange: options.exchange,
+    queue,
+    deadLetterQueue: `${queue}.dlq`,
+    // The delay is part of the name: a queue's TTL cannot change once declared, so a new schedule gets new queues.
+    retryQueues: [...new Set(options.retryDelaysMs)].map((delayMs) => ({ delayMs, name: `${queue}.retry.${delayMs}ms` })),
+    bindings: [...new Set(options.consumes.map(routingKeyOf))],
+  };
+}
+
+/**
+ * Declares the exchange and, for a consuming service, its quorum queue with bindings, one
+ * delay queue per retry step and the dead-letter queue. A delay queue holds a message for
+ * its TTL, then dead-letters it through the default exchange straight back to the service's
+ * own queue (not the topic exchange, so other services never see a retry). Idempotent:
+ * run on every (re)connect.
+ */
+export async function declareTopology(connection: ChannelModel, exchange: string, service?: ServiceTopology): Promise<void> {
+  const channel = await connection.createChannel();
+  try {
+    await channel.assertExchange(exchange, 'topic', { durable: true });
+    if (!service) return;
+    await channel.assertQueue(service.queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    for (const key of service.bindings) await channel.bindQueue(service.queue, service.exchange, key);
+    for (const retry of service.retryQueues) {
+      await channel.assertQueue(retry.name, {
+        durable: true,
+        arguments: {
+          'x-queue-type': 'quorum',
+          'x-message-ttl': retry.delayMs,
+          'x-dead-letter-exchange': '',
+          'x-dead-letter-routing-key': service.queue,
+          'x-dead-letter-strategy': 'at-least-once',
+          'x-overflow': 'reject-publish',
+        },
+      });
+    }
+    await channel.assertQueue(service.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  } finally {
+    await channel.close().catch(() => {});
+  }
+}

@@ -1,0 +1,19 @@
+/** What kind of failure a handler error is: it decides whether the message spends one of its attempts. */
+export type FailureKind = 'infrastructure' | 'conflict' | 'handler';
+
+// Connection-level failures of PostgreSQL: the message is fine, the database is not reachable.
+const infrastructureCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
+const infrastructureMessages = /connection terminated|timeout exceeded when trying to connect|client has encountered a connection error|connection ended|terminating connection/i;
+
+export function classifyFailure(error: unknown): FailureKind {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  if (code === '40001' || code === '40P01') return 'conflict';
+  if (code && (infrastructureCodes.has(code) || code.startsWith('08'))) return 'infrastructure';
+  if (message && infrastructureMessages.test(message)) return 'infrastructure';
+  return 'handler';
+}
+
+export function describeError(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return text.length > 1000 ? `${text.slice(0, 1000)}…` : text;
+}

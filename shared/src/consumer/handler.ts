@@ -1,0 +1,36 @@
+import type { Transaction } from 'kysely';
+import type { Envelope } from '../contracts/envelope.ts';
+import type { EventType } from '../contracts/events.ts';
+import type { MessagingTables } from '../db/messaging-tables.ts';
+import type { Logger } from '../logger.ts';
+
+/** What a handler gets: the event, its transaction, a way to emit events in it, and a logger bound to the saga. */
+export interface HandlerContext<DB extends MessagingTables, T extends EventType> {
+  event: Envelope<T>;
+  trx: Transaction<DB>;
+  emit(events: Envelope | readonly Envelope[]): Promise<void>;
+  log: Logger;
+}
+
+/**
+ * One reaction of a service to one event type. `name` is the inbox key: it must stay
+ * stable, because renaming it would make already-applied events look new.
+ * A handler without a database (notification) sets `transactional: false`: it is
+ * retried on failure but has no inbox, so its side effect must be idempotent downstream.
+ */
+export interface EventHandler<DB extends MessagingTables = MessagingTables, T extends EventType = EventType> {
+  readonly name: string;
+  readonly event: T;
+  readonly transactional?: boolean;
+  handle(context: HandlerContext<DB, T>): Promise<void>;
+}
+
+/** Declares a handler with its event type inferred, so `context.event.payload` is typed. */
+export function on<DB extends MessagingTables, T extends EventType>(
+  event: T,
+  name: string,
+  handle: (context: HandlerContext<DB, T>) => Promise<void>,
+  options: { transactional?: boolean } = {},
+): EventHandler<DB, T> {
+  return { event, name, handle, ...options };
+}

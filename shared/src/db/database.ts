@@ -1,0 +1,23 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { MessagingTables } from './messaging-tables.ts';
+
+/** int8 columns (counts, minor units, identities) come back as numbers: every value we store fits in 2^53. */
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+export interface Database<T extends MessagingTables> {
+  db: Kysely<T>;
+  pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+export function createDatabase<T extends MessagingTables>(url: string, poolSize = 10): Database<T> {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, types, connectionTimeoutMillis: 5000 });
+  // An idle client losing its connection (database restart) is reported here; the pool replaces it.
+  pool.on('error', () => {});
+  const db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) });
+  return { db, pool, close: () => db.destroy() };
+}

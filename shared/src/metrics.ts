@@ -1,0 +1,37 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric the kit records, on one registry per service (served at GET /metrics). */
+export function createMetrics(service: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    outboxPending: new Gauge({ name: 'outbox_pending_rows', help: 'Outbox rows not yet published', registers }),
+    outboxOldestAge: new Gauge({ name: 'outbox_oldest_pending_seconds', help: 'Age of the oldest unpublished outbox row', registers }),
+    published: new Counter({ name: 'outbox_published_total', help: 'Outbox rows published and confirmed by the broker', registers }),
+    publishFailures: new Counter({ name: 'outbox_publish_failures_total', help: 'Outbox publishes not confirmed (kept for retry)', registers }),
+    confirmLatency: new Histogram({
+      name: 'outbox_confirm_seconds',
+      help: 'Time from publish to broker confirm, per batch',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    }),
+    messages: new Counter({
+      name: 'messages_total',
+      help: 'Messages consumed, by handler and outcome (handled, duplicate, retried, dead_lettered)',
+      labelNames: ['handler', 'outcome'] as const,
+      registers,
+    }),
+    handlerDuration: new Histogram({
+      name: 'handler_duration_seconds',
+      help: 'Time to handle one message, transaction included',
+      labelNames: ['handler'] as const,
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
