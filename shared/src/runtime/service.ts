@@ -1,0 +1,184 @@
+import type { Kysely } from 'kysely';
+import { sql } from 'kysely';
+import { Broker } from '../broker/broker.ts';
+import { ConfirmPublisher } from '../broker/confirm-publisher.ts';
+import { declareTopology, serviceTopology, type ServiceTopology } from '../broker/topology.ts';
+import { retryDelays, type MessagingSettings, type ServiceName } from '../config/messaging-settings.ts';
+import { Consumer } from '../consumer/consumer.ts';
+import type { EventHandler } from '../consumer/handler.ts';
+import type { EventType } from '../contracts/events.ts';
+import { createDatabase, type Database } from '../db/database.ts';
+import type { MessagingTables } from '../db/messaging-tables.ts';
+import { createHttpApp, type HttpApp } from '../http/server.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { createMetrics, type Metrics } from '../metrics.ts';
+import { Outbox } from '../outbox/outbox.ts';
+import { OutboxRelay } from '../outbox/relay.ts';
+import { RetentionJanitor } from './retention.ts';
+
+/** Background work a service runs beside its consumer (the order service's timeout checker). */
+export interface Worker {
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/** What a service's own code is given: its database, outbox, logger, metrics and settings. */
+export interface ServiceContext<DB extends MessagingTables, C extends MessagingSettings> {
+  config: C;
+  db: Kysely<DB>;
+  outbox: Outbox<DB>;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface ServiceDefinition<DB extends MessagingTables, C extends MessagingSettings> {
+  name: ServiceName;
+  /** False for a service without a database of its own (notification). */
+  database?: boolean;
+  handlers(context: ServiceContext<DB, C>): readonly EventHandler<DB, EventType>[];
+  routes?(app: HttpApp, context: ServiceContext<DB, C>): void;
+  workers?(context: ServiceContext<DB, C>): Worker[];
+}
+
+export interface RunningService<DB extends MessagingTables = MessagingTables> {
+  name: ServiceName;
+  app: HttpApp;
+  /** The base URL the HTTP server listens on. */
+  url: string;
+  db: Kysely<DB>;
+  relay: OutboxRelay;
+  topology: ServiceTopology | undefined;
+  logger: Logger;
+  stop(): Promise<void>;
+}
+
+/**
+ * Builds and starts one service from its definition: database pool, outbox and relay,
+ * topology, consumer, HTTP (with /health, /ready, /metrics) and workers. `stop()` shuts
+ * down in the order that loses nothing: stop HTTP and workers, stop consuming and let
+ * in-flight handlers commit and ack, flush the relay, then close the broker and the pool.
+ */
+export async function startService<DB extends MessagingTables, C extends MessagingSettings>(
+  definition: ServiceDefinition<DB, C>,
+  config: C,
+  options: { logger?: Logger } = {},
+): Promise<RunningService<DB>> {
+  const logger = options.logger ?? createLogger(definition.name, config.LOG_LEVEL);
+  const metrics = createMetrics(definition.name);
+  const hasDatabase = definition.database !== false;
+  const database: Database<DB> | undefined = hasDatabase ? createDatabase<DB>(config.DATABASE_URL, config.DATABASE_POOL_SIZE) : undefined;
+  const db = database?.db as Kysely<DB>;
+  const kitDb = db as unknown as Kysely<MessagingTables>;
+
+  const publisher = new ConfirmPublisher(config.OUTBOX_CONFIRM_TIMEOUT_MS);
+  const relay = new OutboxRelay({
+    db: kitDb,
+    publisher,
+    exchange: config.ORDER_EXCHANGE,
+    batchSize: config.OUTBOX_BATCH_SIZE,
+    pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
+    logger: logger.child({ component: 'relay' }),
+    metrics,
+    ...(config.OUTBOX_NOTIFY ? { listenUrl: config.DATABASE_URL } : {}),
+  });
+  const outbox = new Outbox<DB>(db, { onCommit: () => relay.wake(), notify: config.OUTBOX_NOTIFY });
+  const context: ServiceContext<DB, C> = { config, db, outbox, logger, metrics };
+
+  const handlers = definition.handlers(context);
+  const topology = handlers.length
+    ? serviceTopology({
+        exchange: config.ORDER_EXCHANGE,
+        queuePrefix: config.QUEUE_PREFIX,
+        service: definition.name,
+        consumes: handlers.map((handler) => handler.event),
+        retryDelaysMs: retryDelays(config),
+      })
+    : undefined;
+  const consumer = topology
+    ? new Consumer<DB>({
+        topology,
+        handlers,
+        ...(hasDatabase ? { outbox } : {}),
+        prefetch: config.CONSUMER_PREFETCH,
+        maxAttempts: config.MAX_DELIVERY_ATTEMPTS,
+        logger: logger.child({ component: 'consumer' }),
+        metrics,
+      })
+    : undefined;
+
+  const broker = await Broker.connect(config.RABBITMQ_URL, {
+    logger,
+    topology: (connection) => declareTopology(connection, config.ORDER_EXCHANGE, topology),
+  });
+  if (hasDatabase) {
+    await broker.add({
+      attach: async (connection) => {
+        await publisher.attach(connection);
+        relay.wake(); // rows may have piled up while the broker was away
+      },
+      detach: () => publisher.detach(),
+    });
+  }
+  if (consumer) await broker.add(consumer);
+
+  const janitor = hasDatabase
+    ? new RetentionJanitor(kitDb, { outboxMs: config.OUTBOX_RETENTION_MS, inboxMs: config.INBOX_RETENTION_MS }, logger)
+    : undefined;
+  if (hasDatabase) relay.start();
+  janitor?.start();
+
+  const app = createHttpApp(logger);
+  app.get('/health', async () => ({ status: 'ok', service: definition.name }));
+  app.get('/ready', async (_request, reply) => {
+    const checks = {
+      database: hasDatabase ? await reachable(kitDb) : true,
+      broker: broker.isConnected && (consumer?.isConsuming ?? true),
+    };
+    const ready = checks.database && checks.broker;
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    if (hasDatabase) await recordOutboxBacklog(kitDb, metrics).catch(() => {});
+    return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  definition.routes?.(app, context);
+  const workers = definition.workers?.(context) ?? [];
+  for (const worker of workers) worker.start();
+
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+  logger.info({ url, queue: topology?.queue }, `${definition.name} service started`);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      logger.info('shutting down');
+      await app.close();
+      await Promise.all(workers.map((worker) => worker.stop()));
+      await consumer?.stop();
+      await relay.stop();
+      janitor?.stop();
+      await broker.close().catch(() => {});
+      await database?.close();
+      logger.info('stopped');
+    })());
+
+  return { name: definition.name, app, url, db, relay, topology, logger, stop };
+}
+
+async function reachable(db: Kysely<MessagingTables>): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(db);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function recordOutboxBacklog(db: Kysely<MessagingTables>, metrics: Metrics): Promise<void> {
+  const { rows } = await sql<{ pending: number; oldest: number | null }>`
+    select count(*)::int as pending, extract(epoch from now() - min(created_at))::float8 as oldest
+    from outbox where published_at is null`.execute(db);
+  metrics.outboxPending.set(rows[0]?.pending ?? 0);
+  metrics.outboxOldestAge.set(rows[0]?.oldest ?? 0);
+}
