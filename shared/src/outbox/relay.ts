@@ -74,7 +74,9 @@ export class OutboxRelay {
     for (;;) {
       const { claimed, published } = await this.publishBatch();
       total += published;
-      if (claimed < this.options.batchSize || published < claimed) return total;
+      // A short batch means the table is drained; a batch of which nothing went out means the broker is not taking
+      // messages now (wait for a wake or the poll). Rows refused one by one (unroutable) must not hold back the rest.
+      if (claimed < this.options.batchSize || published === 0) return total;
     }
   }
 

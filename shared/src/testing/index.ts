@@ -1,6 +1,6 @@
 export { testServers } from './servers';
 export type { TestServers } from './servers';
-export { testRunId, createTestDatabase, testNames, deleteBrokerObjects } from './isolation';
+export { testRunId, createTestDatabase, testNames, deleteBrokerObjects, deleteTopology } from './isolation';
 export type { TestDatabase, TestNames } from './isolation';
 export { startTcpProxy } from './tcp-proxy';
 export type { TcpProxy } from './tcp-proxy';

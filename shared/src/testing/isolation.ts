@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import pg from 'pg';
 import { connect as amqpConnect } from 'amqplib';
 import type { Channel } from 'amqplib';
+import type { ServiceTopology } from '../broker/topology.ts';
 import { testServers } from './servers';
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz0123456789';
@@ -115,6 +116,16 @@ export async function deleteBrokerObjects(
   }
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) throw new AggregateError(failures, 'deleting broker objects failed');
+}
+
+/**
+ * Removes everything `declareTopology` declared for a service: its queue, every retry
+ * queue, its dead-letter queue and the exchange. Pass `{ exchange }` alone for a
+ * publisher that declared only the exchange.
+ */
+export async function deleteTopology(amqpUrl: string, topology: ServiceTopology | { exchange: string }): Promise<void> {
+  const queues = 'queue' in topology ? [topology.queue, ...topology.retryQueues.map((retry) => retry.name), topology.deadLetterQueue] : [];
+  await deleteBrokerObjects(amqpUrl, { exchanges: [topology.exchange], queues });
 }
 
 function isNotFound(error: unknown): boolean {

@@ -1,0 +1,70 @@
+import { sql, type Transaction } from 'kysely';
+import type { NewReservation, Reservation, InventoryTables } from './db.ts';
+import type { ReservationStatus } from './domain/reservation.ts';
+
+/*
+ * Locking rules, which together keep stock exact and deadlock-free under any concurrency
+ * and any number of inventory instances:
+ * - every event of one order serialises on the order's reservations row: an existing row is
+ *   locked FOR UPDATE; a missing one is claimed by inserting it (a concurrent insert of the
+ *   same order blocks on the primary key until the first transaction ends, then finds it);
+ * - product rows are locked FOR UPDATE before their stock is read or changed, always in SKU
+ *   order (byte order, the "C" collation, which is also how JavaScript compares ASCII SKUs).
+ */
+
+type Trx = Transaction<InventoryTables>;
+
+/** The order's reservation record, locked until the transaction ends; undefined when it has none. */
+export function lockReservation(trx: Trx, orderId: string): Promise<Reservation | undefined> {
+  return trx.selectFrom('reservations').selectAll().where('order_id', '=', orderId).forUpdate().executeTakeFirst();
+}
+
+/** Inserts `row` unless the order already has a reservation record; true when it was inserted. */
+export async function insertIfAbsent(trx: Trx, row: NewReservation): Promise<boolean> {
+  const result = await trx
+    .insertInto('reservations')
+    .values(row)
+    .onConflict((conflict) => conflict.column('order_id').doNothing())
+    .executeTakeFirst();
+  return result.numInsertedOrUpdatedRows === 1n;
+}
+
+/** Inserts `row` if the order has no record yet (returns undefined), else returns the existing one, locked. */
+export async function insertOrLock(trx: Trx, row: NewReservation): Promise<Reservation | undefined> {
+  if (await insertIfAbsent(trx, row)) return undefined;
+  const existing = await lockReservation(trx, row.order_id);
+  if (!existing) throw new Error(`reservation of order ${row.order_id} conflicted on insert but cannot be found`);
+  return existing;
+}
+
+export async function setReservationStatus(trx: Trx, orderId: string, status: ReservationStatus, reason?: string): Promise<void> {
+  await trx
+    .updateTable('reservations')
+    .set({ status, ...(reason === undefined ? {} : { reason: reason as Reservation['reason'] }), updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .execute();
+}
+
+/** Locks the named products in SKU order and returns the stock of those that exist. */
+export async function lockStock(trx: Trx, skus: readonly string[]): Promise<Map<string, number>> {
+  if (skus.length === 0) return new Map();
+  const rows = await trx
+    .selectFrom('products')
+    .select(['sku', 'stock'])
+    .where('sku', 'in', [...skus])
+    .orderBy(sql`sku collate "C"`)
+    .forUpdate()
+    .execute();
+  return new Map(rows.map((row) => [row.sku, row.stock]));
+}
+
+/** Adds `sign * qty` to each product's stock; the caller holds the product locks (lockStock). */
+export async function adjustStock(trx: Trx, quantities: readonly [sku: string, qty: number][], sign: 1 | -1): Promise<void> {
+  for (const [sku, qty] of quantities) {
+    await trx
+      .updateTable('products')
+      .set({ stock: sql<number>`stock + ${sign * qty}`, updated_at: sql<Date>`now()` })
+      .where('sku', '=', sku)
+      .execute();
+  }
+}

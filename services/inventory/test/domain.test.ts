@@ -1,0 +1,49 @@
+import { describe, expect, test } from 'vitest';
+import { formatMinor, parseAmount } from '../src/domain/money.ts';
+import { decideCommit, decideRelease, decideReservation, quantitiesBySku } from '../src/domain/reservation.ts';
+
+const noFailure = { failureRate: 0, random: 0.5 };
+
+describe('decideReservation', () => {
+  const stock = new Map([['A', 5], ['B', 1]]);
+  test('reserves when every line fits, quantities summed per SKU in SKU order', () => {
+    expect(decideReservation([{ sku: 'B', qty: 1 }, { sku: 'A', qty: 2 }, { sku: 'A', qty: 3 }], stock, noFailure)).toEqual({
+      action: 'reserve',
+      quantities: [['A', 5], ['B', 1]],
+    });
+  });
+  test('one short line fails the whole order, naming the short SKUs (lines of one SKU are added up)', () => {
+    expect(decideReservation([{ sku: 'A', qty: 3 }, { sku: 'A', qty: 3 }, { sku: 'B', qty: 1 }], stock, noFailure)).toEqual({ action: 'fail', reason: 'out_of_stock', skus: ['A'] });
+  });
+  test('an unknown SKU wins over a short one', () => {
+    expect(decideReservation([{ sku: 'Z', qty: 1 }, { sku: 'B', qty: 9 }], stock, noFailure)).toEqual({ action: 'fail', reason: 'unknown_sku', skus: ['Z'] });
+  });
+  test('the failure rate fails only orders that would fit', () => {
+    expect(decideReservation([{ sku: 'A', qty: 1 }], stock, { failureRate: 1, random: 0.99 })).toEqual({ action: 'fail', reason: 'simulated', skus: ['A'] });
+    expect(decideReservation([{ sku: 'A', qty: 9 }], stock, { failureRate: 1, random: 0 })).toMatchObject({ reason: 'out_of_stock' });
+    expect(decideReservation([{ sku: 'A', qty: 1 }], stock, { failureRate: 0.5, random: 0.5 })).toMatchObject({ action: 'reserve' });
+  });
+});
+
+test('quantitiesBySku sorts in byte order', () => {
+  expect(quantitiesBySku([{ sku: 'b', qty: 1 }, { sku: 'B', qty: 1 }, { sku: 'A-2', qty: 1 }, { sku: 'A.1', qty: 1 }]).map(([sku]) => sku)).toEqual(['A-2', 'A.1', 'B', 'b']);
+});
+
+test('only a held reservation is released or committed', () => {
+  expect(decideRelease('RESERVED')).toEqual({ action: 'release' });
+  for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED'] as const) expect(decideRelease(status).action).toBe('none');
+  expect(decideCommit('RESERVED')).toEqual({ action: 'commit' });
+  for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED', undefined] as const) expect(decideCommit(status).action).toBe('none');
+});
+
+test('parseAmount reads numbers and decimal strings into minor units without floats', () => {
+  expect(parseAmount('12.50')).toBe(1_250);
+  expect(parseAmount('12.5')).toBe(1_250);
+  expect(parseAmount('12')).toBe(1_200);
+  expect(parseAmount(12.5)).toBe(1_250);
+  expect(parseAmount(0.29)).toBe(29);
+  expect(parseAmount(1_234_567.89)).toBe(123_456_789);
+  expect(parseAmount(0)).toBe(0);
+  for (const bad of ['12.505', '-1', '1e3', ' 1', '01.00', '', 'abc', -1, 0.1 + 0.2, Number.NaN, Infinity, true, null]) expect(parseAmount(bad)).toBeUndefined();
+  expect(formatMinor(parseAmount('1999.99')!)).toBe('1999.99');
+});

@@ -1,0 +1,3 @@
+export { notificationService } from './service.ts';
+export { notificationSettings, type NotificationConfig } from './settings.ts';
+export { composeEmail, messageIdOf, type Email } from './domain/email.ts';

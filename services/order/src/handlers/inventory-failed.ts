@@ -1,0 +1,6 @@
+import { on } from '@checkout-saga/shared';
+import type { OrderTables } from '../db.ts';
+import { applySagaEvent } from './saga-event.ts';
+
+/** INVENTORY_PENDING (or PAYMENT_PENDING, out of order) → REFUND_PENDING + PaymentRefundRequested. The name is the inbox key: never rename it. */
+export const inventoryFailed = on<OrderTables, 'InventoryFailed'>('InventoryFailed', 'order.saga.inventory-failed', applySagaEvent);

@@ -1,0 +1,6 @@
+import { on } from '@checkout-saga/shared';
+import type { OrderTables } from '../db.ts';
+import { applySagaEvent } from './saga-event.ts';
+
+/** PAYMENT_PENDING → INVENTORY_PENDING; late or unexpected otherwise. The name is the inbox key: never rename it. */
+export const paymentCompleted = on<OrderTables, 'PaymentCompleted'>('PaymentCompleted', 'order.saga.payment-completed', applySagaEvent);

@@ -1,0 +1,6 @@
+import { on } from '@checkout-saga/shared';
+import type { OrderTables } from '../db.ts';
+import { applySagaEvent } from './saga-event.ts';
+
+/** PAYMENT_PENDING → CANCELLED(payment_failed) + OrderCancelled. The name is the inbox key: never rename it. */
+export const paymentFailed = on<OrderTables, 'PaymentFailed'>('PaymentFailed', 'order.saga.payment-failed', applySagaEvent);

@@ -1,0 +1,103 @@
+import { currencies, HttpError, OrderLine, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
+import type { Selectable } from 'kysely';
+import { Type } from 'typebox';
+import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
+import { formatAmount, parseAmount } from '../money.ts';
+import { acceptOrder } from '../orders/accept.ts';
+import type { OrderConfig } from '../settings.ts';
+import { validationFailed } from './validation.ts';
+
+/* The constraints of the OrderCreated payload, so an accepted request always makes a valid event. */
+const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
+const CurrencyCode = Type.Unsafe<Currency>({ type: 'string', enum: [...currencies] });
+/** A JSON number or a decimal string; its digits are checked by parseAmount, which never uses a float. */
+const Amount = Type.Unsafe<number | string>({ type: ['number', 'string'], maxLength: 32 });
+
+export const CreateOrderBody = Type.Object(
+  {
+    customerId: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    customerEmail: Email,
+    items: Type.Array(OrderLine, { minItems: 1, maxItems: 50 }),
+    amount: Amount,
+    currency: Type.Optional(CurrencyCode),
+  },
+  { additionalProperties: false },
+);
+
+const CreateOrderHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+});
+
+const OrderParams = Type.Object({ orderId: Type.String({ format: 'uuid' }) });
+
+const orderStatuses: readonly OrderStatus[] = ['PENDING', 'CONFIRMED', 'CANCELLED'];
+const ListOrdersQuery = Type.Object({
+  status: Type.Optional(Type.Unsafe<OrderStatus>({ type: 'string', enum: [...orderStatuses] })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+});
+
+/** An order as every response shows it: amounts as two-decimal strings, times as ISO-8601. */
+export function orderView(row: Selectable<OrdersTable>) {
+  return {
+    orderId: row.order_id,
+    sagaId: row.saga_id,
+    status: row.status,
+    reason: row.reason,
+    customerId: row.customer_id,
+    customerEmail: row.customer_email,
+    items: row.items.map(({ sku, qty }) => ({ sku, qty })), // jsonb reorders keys
+    amount: formatAmount(row.amount_minor),
+    currency: row.currency,
+    createdAt: row.created_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+/** POST /orders, GET /orders/:orderId, GET /orders?status=&limit= */
+export function orderRoutes(app: HttpApp, { db, outbox, config }: ServiceContext<OrderTables, OrderConfig>): void {
+  app.post(
+    '/orders',
+    {
+      schema: { body: CreateOrderBody, headers: CreateOrderHeaders },
+      // The body is checked as JSON types are, without the app's coercion (null must not become 0, nor 42 become "42").
+      validatorCompiler: TypeBoxValidatorCompiler,
+      attachValidation: true,
+    },
+    async (request, reply) => {
+      if (request.validationError) throw validationFailed(request.validationError);
+      const { body } = request;
+      const amount = parseAmount(body.amount);
+      if (!amount.ok) {
+        throw new HttpError(400, 'validation_failed', `body.amount ${amount.error}`, [{ path: '/amount', message: amount.error }]);
+      }
+      const accepted = await acceptOrder(
+        outbox,
+        {
+          customerId: body.customerId ?? null,
+          customerEmail: body.customerEmail,
+          items: body.items.map(({ sku, qty }) => ({ sku, qty })),
+          amountMinor: amount.minor,
+          currency: body.currency ?? 'USD',
+        },
+        { sagaTimeoutMs: config.SAGA_TIMEOUT_MS, idempotencyKey: request.headers['idempotency-key'] },
+      );
+      if (accepted.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(accepted.statusCode).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);
+    },
+  );
+
+  app.get('/orders/:orderId', { schema: { params: OrderParams } }, async (request) => {
+    const row = await db.selectFrom('orders').selectAll().where('order_id', '=', request.params.orderId).executeTakeFirst();
+    if (!row) throw new HttpError(404, 'not_found', `no order ${request.params.orderId}`);
+    return orderView(row);
+  });
+
+  app.get('/orders', { schema: { querystring: ListOrdersQuery } }, async (request) => {
+    const { status, limit = 50 } = request.query;
+    let query = db.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('order_id', 'desc').limit(limit);
+    if (status) query = query.where('status', '=', status);
+    const rows = await query.execute();
+    return { orders: rows.map(orderView) };
+  });
+}

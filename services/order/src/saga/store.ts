@@ -1,0 +1,176 @@
+import { newEvent, type Envelope } from '@checkout-saga/shared';
+import { sql, type Transaction } from 'kysely';
+import type { OrderTables } from '../db.ts';
+import { begin, decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot } from './decide.ts';
+
+/*
+ * The I/O around the saga state machine: reading and locking sagas, and writing one
+ * transition (saga row, order row, history rows, events) inside the caller's transaction.
+ */
+
+type Trx = Transaction<OrderTables>;
+type Emit = (events: readonly Envelope[]) => Promise<void>;
+
+/** A saga row locked FOR UPDATE in the current transaction, with the order data decide needs. */
+export interface LockedSaga extends SagaSnapshot {
+  sagaId: string;
+  orderId: string;
+}
+
+/** The history type recorded for a saga input: the consumed event's type, or SagaTimedOut. */
+export function historyTypeOf(input: SagaInput): string {
+  return input.type === 'Timeout' ? 'SagaTimedOut' : input.type;
+}
+
+function lockedSagas(trx: Trx) {
+  return trx
+    .selectFrom('sagas')
+    .innerJoin('orders', 'orders.order_id', 'sagas.order_id')
+    .select([
+      'sagas.saga_id as sagaId',
+      'sagas.order_id as orderId',
+      'sagas.state',
+      'sagas.reason',
+      'orders.customer_id',
+      'orders.customer_email',
+      'orders.items',
+      'orders.amount_minor',
+      'orders.currency',
+    ])
+    .forUpdate('sagas');
+}
+
+type LockedRow = Awaited<ReturnType<ReturnType<typeof lockedSagas>['execute']>>[number];
+
+function toLocked(row: LockedRow): LockedSaga {
+  return {
+    sagaId: row.sagaId,
+    orderId: row.orderId,
+    state: row.state,
+    reason: row.reason,
+    order: {
+      customerId: row.customer_id,
+      customerEmail: row.customer_email,
+      items: row.items.map(({ sku, qty }) => ({ sku, qty })),
+      amountMinor: row.amount_minor,
+      currency: row.currency,
+    },
+  };
+}
+
+/** Locks one saga (waiting for a transaction that holds it), or undefined when there is no such saga. */
+export async function lockSaga(trx: Trx, sagaId: string): Promise<LockedSaga | undefined> {
+  const row = await lockedSagas(trx).where('sagas.saga_id', '=', sagaId).executeTakeFirst();
+  return row && toLocked(row);
+}
+
+/**
+ * Claims up to `limit` unfinished sagas whose deadline has passed, earliest first, skipping
+ * ones another transaction holds (a handler mid-transition, or another timeout checker).
+ */
+export async function claimDueSagas(trx: Trx, limit: number): Promise<LockedSaga[]> {
+  const rows = await lockedSagas(trx)
+    .where('sagas.timeout_at', '<=', sql<Date>`now()`)
+    .where('sagas.state', 'not in', terminalStates)
+    .orderBy('sagas.timeout_at')
+    .limit(limit)
+    .skipLocked()
+    .execute();
+  return rows.map(toLocked);
+}
+
+/** The envelopes for a decision's payloads: fresh uuid v7 ids, so outbox and history sort by them. */
+function envelopes(saga: { sagaId: string; orderId: string }, events: readonly Emission[]): Envelope[] {
+  return events.map((event) => newEvent(event.type, saga, event.payload as never) as Envelope);
+}
+
+/**
+ * Applies one input to a locked saga: decide, then in the caller's transaction update the
+ * saga and order rows (when the state changed), append the input and every emitted event
+ * to the history, and emit the events. An input that changes nothing is still recorded.
+ */
+export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, inputEventId: string, emit: Emit): Promise<Decision> {
+  const decision = decide(saga, input);
+  if (decision.changed) {
+    await trx
+      .updateTable('sagas')
+      .set({ state: decision.state, reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
+      .where('saga_id', '=', saga.sagaId)
+      .execute();
+    await trx
+      .updateTable('orders')
+      .set({ status: orderStatusOf(decision.state), reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
+      .where('order_id', '=', saga.orderId)
+      .execute();
+  }
+  const emitted = envelopes(saga, decision.events);
+  await appendHistory(trx, saga.sagaId, decision, saga.state, [{ type: historyTypeOf(input), eventId: inputEventId }, ...emitted]);
+  await emit(emitted);
+  return decision;
+}
+
+/**
+ * Writes a new order and its saga (PAYMENT_PENDING, deadline timeoutMs from now by the
+ * database clock), records OrderCreated in the history and emits it.
+ */
+export async function startSaga(
+  trx: Trx,
+  ids: { orderId: string; sagaId: string },
+  order: SagaSnapshot['order'],
+  timeoutMs: number,
+  emit: Emit,
+): Promise<Envelope[]> {
+  const decision = begin(order);
+  await trx
+    .insertInto('orders')
+    .values({
+      order_id: ids.orderId,
+      saga_id: ids.sagaId,
+      customer_id: order.customerId,
+      customer_email: order.customerEmail,
+      items: JSON.stringify(order.items),
+      amount_minor: order.amountMinor,
+      currency: order.currency,
+      status: orderStatusOf(decision.state),
+      reason: null,
+    })
+    .execute();
+  await trx
+    .insertInto('sagas')
+    .values({
+      saga_id: ids.sagaId,
+      order_id: ids.orderId,
+      state: decision.state,
+      reason: null,
+      timeout_at: sql<Date>`clock_timestamp() + ${timeoutMs}::integer * interval '1 millisecond'`,
+    })
+    .execute();
+  const emitted = envelopes(ids, decision.events);
+  await appendHistory(trx, ids.sagaId, decision, null, emitted);
+  await emit(emitted);
+  return emitted;
+}
+
+async function appendHistory(
+  trx: Trx,
+  sagaId: string,
+  decision: Decision,
+  fromState: SagaSnapshot['state'] | null,
+  entries: readonly { type: string; eventId: string }[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  // Rows are produced in list order, each taking its own identity and clock_timestamp().
+  await trx
+    .insertInto('saga_history')
+    .values(
+      entries.map((entry) => ({
+        saga_id: sagaId,
+        event_id: entry.eventId,
+        type: entry.type,
+        from_state: fromState,
+        to_state: decision.state,
+        compensation: decision.compensation,
+      })),
+    )
+    .execute();
+}

@@ -1,0 +1,30 @@
+import type { ServiceDefinition } from '@checkout-saga/shared';
+import { Counter } from 'prom-client';
+import type { OrderTables } from './db.ts';
+import { sagaHandlers } from './handlers/index.ts';
+import { orderRoutes } from './http/orders.ts';
+import { sagaRoutes } from './http/sagas.ts';
+import type { OrderConfig } from './settings.ts';
+import { TimeoutChecker } from './timeout-checker.ts';
+
+/** The order service: HTTP API, the saga's event handlers, and the saga timeout checker. */
+export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
+  name: 'order',
+  handlers: () => sagaHandlers,
+  routes(app, context) {
+    orderRoutes(app, context);
+    sagaRoutes(app, context);
+  },
+  workers: ({ config, outbox, logger, metrics }) => [
+    new TimeoutChecker({
+      outbox,
+      intervalMs: config.TIMEOUT_CHECK_INTERVAL_MS,
+      logger: logger.child({ component: 'timeout-checker' }),
+      timedOut: new Counter({
+        name: 'order_sagas_timed_out_total',
+        help: 'Sagas cancelled because they did not finish within SAGA_TIMEOUT_MS',
+        registers: [metrics.registry],
+      }),
+    }),
+  ],
+};

@@ -1,0 +1,87 @@
+import amqp, { type ConsumeMessage } from 'amqplib';
+import { routingKeyOf, type Envelope } from '@checkout-saga/shared';
+import type { System } from './system.ts';
+
+/** Publishes envelopes straight to the system's exchange, as another service's relay would. */
+export async function publishEvents(system: Pick<System, 'amqpUrl' | 'exchange'>, events: readonly Envelope[]): Promise<void> {
+  const connection = await amqp.connect(system.amqpUrl);
+  try {
+    const channel = await connection.createConfirmChannel();
+    for (const event of events) {
+      channel.publish(system.exchange, routingKeyOf(event.type), Buffer.from(JSON.stringify(event)), {
+        messageId: event.eventId,
+        type: event.type,
+        correlationId: event.sagaId,
+        contentType: 'application/json',
+        persistent: true,
+      });
+    }
+    await channel.waitForConfirms();
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Messages ready or unacked in the named services' queues. */
+export async function messageCounts(system: System, services: readonly string[]): Promise<number> {
+  const connection = await amqp.connect(system.amqpUrl);
+  try {
+    let total = 0;
+    for (const service of services) {
+      const channel = await connection.createChannel();
+      const { messageCount } = await channel.checkQueue(`${system.queuePrefix}${service}`);
+      total += messageCount;
+      await channel.close();
+    }
+    return total;
+  } finally {
+    await connection.close();
+  }
+}
+
+export async function deadLetterCount(system: System): Promise<number> {
+  const connection = await amqp.connect(system.amqpUrl);
+  try {
+    let total = 0;
+    for (const service of ['order', 'payment', 'inventory', 'notification']) {
+      const channel = await connection.createChannel();
+      const { messageCount } = await channel.checkQueue(`${system.queuePrefix}${service}.dlq`);
+      total += messageCount;
+      await channel.close();
+    }
+    return total;
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Makes the broker deliver every saga event twice: a tap queue sees each event and
+ * publishes a second copy (same messageId and body) to the exchange.
+ */
+export async function duplicateEveryEvent(system: Pick<System, 'amqpUrl' | 'exchange' | 'queuePrefix'>): Promise<{ copies(): number; stop(): Promise<void> }> {
+  const connection = await amqp.connect(system.amqpUrl);
+  const channel = await connection.createConfirmChannel();
+  const tap = `${system.queuePrefix}tap`;
+  await channel.assertQueue(tap, { durable: false, exclusive: true });
+  await channel.bindQueue(tap, system.exchange, '#');
+  let copies = 0;
+  await channel.consume(tap, (message: ConsumeMessage | null) => {
+    if (!message) return;
+    if (!message.properties.headers?.['x-test-copy']) {
+      channel.publish(system.exchange, message.fields.routingKey, message.content, {
+        ...message.properties,
+        headers: { ...message.properties.headers, 'x-test-copy': 1 },
+      });
+      copies++;
+    }
+    channel.ack(message);
+  });
+  return {
+    copies: () => copies,
+    stop: async () => {
+      await channel.waitForConfirms().catch(() => {});
+      await connection.close();
+    },
+  };
+}
