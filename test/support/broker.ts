@@ -39,20 +39,29 @@ export async function messageCounts(system: System, services: readonly string[])
   }
 }
 
-export async function deadLetterCount(system: System): Promise<number> {
+/** Messages in each service's dead-letter queue, with the reason header of each. */
+export async function deadLetters(system: System): Promise<{ service: string; reason: string; type: string }[]> {
   const connection = await amqp.connect(system.amqpUrl);
   try {
-    let total = 0;
+    const found: { service: string; reason: string; type: string }[] = [];
+    const channel = await connection.createChannel();
     for (const service of ['order', 'payment', 'inventory', 'notification']) {
-      const channel = await connection.createChannel();
-      const { messageCount } = await channel.checkQueue(`${system.queuePrefix}${service}.dlq`);
-      total += messageCount;
-      await channel.close();
+      // Read without consuming for good: everything is nacked back when the channel closes.
+      for (;;) {
+        const message = await channel.get(`${system.queuePrefix}${service}.dlq`, { noAck: false });
+        if (!message) break;
+        found.push({ service, reason: String(message.properties.headers?.['x-dead-letter-reason'] ?? ''), type: String(message.properties.type ?? '') });
+      }
     }
-    return total;
+    await channel.close();
+    return found;
   } finally {
     await connection.close();
   }
+}
+
+export async function deadLetterCount(system: System): Promise<number> {
+  return (await deadLetters(system)).length;
 }
 
 /**

@@ -36,7 +36,7 @@ export interface System {
   orderDb: Kysely<OrderTables>;
   paymentDb: Kysely<PaymentTables>;
   inventoryDb: Kysely<InventoryTables>;
-  services: RunningService[];
+  services: RunningService<any>[];
   stop(): Promise<void>;
 }
 
@@ -72,7 +72,7 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
   });
   const configOf = <P extends TProperties>(settings: P, service: string, extra?: Env) => loadConfig(Type.Object(settings), env(service, extra));
 
-  const services: RunningService[] = [];
+  const services: RunningService<any>[] = [];
   try {
     services.push(await startService(orderService, configOf(orderSettings, 'order', options.order)));
     for (let i = 0; i < (options.paymentInstances ?? 1); i++) {

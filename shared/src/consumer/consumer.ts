@@ -151,7 +151,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const { retryQueues } = this.options.topology;
     // An outage is nobody's fault in the message: keep its attempt count and wait the shortest delay.
     const nextAttempt = kind === 'infrastructure' ? attempt : attempt + 1;
-    if (nextAttempt > this.options.maxAttempts || retryQueues.length === 0) {
+    if (kind === 'permanent' || nextAttempt > this.options.maxAttempts || retryQueues.length === 0) {
       return this.deadLetter(channel, message, reason, attempt, handler);
     }
     const retry = retryQueues[Math.min(nextAttempt - 2, retryQueues.length - 1)] ?? retryQueues[0]!;

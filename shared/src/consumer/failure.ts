@@ -1,11 +1,20 @@
 /** What kind of failure a handler error is: it decides whether the message spends one of its attempts. */
-export type FailureKind = 'infrastructure' | 'conflict' | 'handler';
+export type FailureKind = 'infrastructure' | 'conflict' | 'permanent' | 'handler';
+
+/**
+ * Thrown by a handler for a message that no retry can fix (it names a saga this service
+ * never saw, say): the message goes to the dead-letter queue at once, with this reason.
+ */
+export class PermanentFailure extends Error {
+  override name = 'PermanentFailure';
+}
 
 // Connection-level failures of PostgreSQL: the message is fine, the database is not reachable.
 const infrastructureCodes = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', '57P01', '57P02', '57P03', '53300']);
 const infrastructureMessages = /connection terminated|timeout exceeded when trying to connect|client has encountered a connection error|connection ended|terminating connection/i;
 
 export function classifyFailure(error: unknown): FailureKind {
+  if (error instanceof PermanentFailure) return 'permanent';
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
   if (code === '40001' || code === '40P01') return 'conflict';
   if (code && (infrastructureCodes.has(code) || code.startsWith('08'))) return 'infrastructure';

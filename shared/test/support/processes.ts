@@ -39,7 +39,7 @@ export function startFixture(name: string, env: Record<string, string>): Service
 
 /** Runs a fixture to its end and returns what it printed and its exit code. */
 export async function runFixture(name: string, env: Record<string, string>): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const process = startFixture(name, env);
-  const code = await process.exited;
-  return { code, stdout: process.stdout(), stderr: process.stderr() };
+  const fixture = startFixture(name, env);
+  const code = await fixture.exited;
+  return { code, stdout: fixture.stdout(), stderr: fixture.stderr() };
 }

@@ -1,10 +1,10 @@
-import type { HandlerContext } from '@checkout-saga/shared';
+import { PermanentFailure, type HandlerContext } from '@checkout-saga/shared';
 import type { OrderTables } from '../db.ts';
 import type { ConsumedEventType } from '../saga/decide.ts';
 import { applyToSaga, lockSaga } from '../saga/store.ts';
 
 /** An event that names a saga this database does not hold, or holds for another order: it can never apply. */
-export class UnknownSagaError extends Error {
+export class UnknownSagaError extends PermanentFailure {
   override name = 'UnknownSagaError';
 }
 
