@@ -182,16 +182,17 @@ describe('driving a saga with events from the broker', () => {
 });
 
 describe('events the service cannot apply', () => {
-  test('an event for an unknown saga is not applied and leaves nothing behind', async () => {
+  test('an event for an unknown saga is dead-lettered at once and leaves nothing behind', async () => {
     const stranger = { sagaId: v7(), orderId: v7() };
     const before = await harness.db.selectFrom('saga_history').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
-    const failuresBefore = await harness.metric('messages_total', { handler: 'order.saga.payment-completed', outcome: 'retried' });
+    const labels = { handler: 'order.saga.payment-completed', outcome: 'dead_lettered' };
+    const deadLetteredBefore = await harness.metric('messages_total', labels);
     const event = events.paymentCompleted(stranger);
     await harness.publish(event);
-    await waitFor(
-      async () => (await harness.metric('messages_total', { handler: 'order.saga.payment-completed', outcome: 'retried' })) > failuresBefore,
-      { message: 'the event for an unknown saga sent for retry' },
-    );
+    await waitFor(async () => (await harness.metric('messages_total', labels)) > deadLetteredBefore, {
+      message: 'the event for an unknown saga dead-lettered',
+    });
+    expect(await harness.metric('messages_total', { handler: 'order.saga.payment-completed', outcome: 'retried' })).toBe(0);
     const after = await harness.db.selectFrom('saga_history').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
     expect(after.count).toBe(before.count);
     const inbox = await harness.db.selectFrom('processed_events').selectAll().where('handler', '=', 'order.saga.payment-completed').execute();
