@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newEvent } from '@checkout-saga/shared';
-import { waitFor } from '@checkout-saga/shared/testing';
+import { startSmtpSink, waitFor, type SmtpSink } from '@checkout-saga/shared/testing';
 import { v7 } from 'uuid';
 import { getJson, order, placeOrder, settledOrder } from './support/client.ts';
 import { invariantViolations, stockLevels, type Stock } from './support/invariants.ts';
 import { deadLetters, messageCounts, publishEvents } from './support/broker.ts';
-import { startSmtpSink, type SmtpSink } from './support/smtp.ts';
 import { startSystem, type System } from './support/system.ts';
 
 /*
@@ -44,7 +43,7 @@ describe('a checkout', () => {
     expect(saga.state).toBe('CONFIRMED');
     expect(steps(saga.history)).toEqual(['OrderCreated', ['InventoryReserved', 'PaymentCompleted'], 'OrderConfirmed']);
 
-    const mail = await waitFor(() => smtp.messages.find((message) => message.to.includes('happy@example.com')), { message: 'confirmation email' });
+    const mail = await waitFor(() => smtp.received.find((message) => message.to.includes('happy@example.com')), { message: 'confirmation email' });
     expect(mail.subject.toLowerCase()).toContain('confirmed');
   });
 
@@ -54,9 +53,9 @@ describe('a checkout', () => {
     expect(await settledOrder(system, orderId)).toMatchObject({ status: 'CANCELLED', reason: 'payment_failed' });
     expect(await paymentOf(orderId)).toMatchObject({ status: 'FAILED' });
     expect(await stockLevels(system)).toEqual(before);
-    const mail = await waitFor(() => smtp.messages.find((message) => message.to.includes('declined@example.com')), { message: 'cancellation email' });
+    const mail = await waitFor(() => smtp.received.find((message) => message.to.includes('declined@example.com')), { message: 'cancellation email' });
     expect(mail.subject.toLowerCase()).toContain('cancelled');
-    expect(`${mail.subject} ${mail.text}`.toLowerCase()).toContain('payment');
+    expect(`${mail.subject} ${mail.body}`.toLowerCase()).toContain('payment');
   });
 
   test('out of stock: charge refunded, then cancelled with reason inventory_failed', async () => {

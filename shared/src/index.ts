@@ -5,6 +5,7 @@ export type { MessagingTables, OutboxTable, ProcessedEventsTable } from './db/me
 export { ensureDatabase, migrateDatabase, migrationsRoot } from './db/migrate.ts';
 export * from './contracts/events.ts';
 export { newEvent, parseEnvelope, EnvelopeHeader, type Causation, type Envelope, type ParseResult } from './contracts/envelope.ts';
+export { formatMinor, parseAmount, readAmount, MAX_AMOUNT_MINOR, type AmountResult } from './contracts/money.ts';
 export { Broker, type BrokerAttachment } from './broker/broker.ts';
 export { ConfirmPublisher, type OutboundMessage, type PublishOutcome } from './broker/confirm-publisher.ts';
 export { declareTopology, serviceTopology, type ServiceTopology } from './broker/topology.ts';

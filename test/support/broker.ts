@@ -1,22 +1,13 @@
 import amqp, { type ConsumeMessage } from 'amqplib';
-import { routingKeyOf, type Envelope } from '@checkout-saga/shared';
+import type { Envelope } from '@checkout-saga/shared';
+import { publishEnvelopes } from '@checkout-saga/shared/testing';
 import type { System } from './system.ts';
 
 /** Publishes envelopes straight to the system's exchange, as another service's relay would. */
 export async function publishEvents(system: Pick<System, 'amqpUrl' | 'exchange'>, events: readonly Envelope[]): Promise<void> {
   const connection = await amqp.connect(system.amqpUrl);
   try {
-    const channel = await connection.createConfirmChannel();
-    for (const event of events) {
-      channel.publish(system.exchange, routingKeyOf(event.type), Buffer.from(JSON.stringify(event)), {
-        messageId: event.eventId,
-        type: event.type,
-        correlationId: event.sagaId,
-        contentType: 'application/json',
-        persistent: true,
-      });
-    }
-    await channel.waitForConfirms();
+    await publishEnvelopes(await connection.createConfirmChannel(), system.exchange, events);
   } finally {
     await connection.close();
   }

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import { formatMinor, parseAmount } from '../src/domain/money.ts';
 import { decideCommit, decideRelease, decideReservation, quantitiesBySku } from '../src/domain/reservation.ts';
 
 const noFailure = { failureRate: 0, random: 0.5 };
@@ -34,16 +33,4 @@ test('only a held reservation is released or committed', () => {
   for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED'] as const) expect(decideRelease(status).action).toBe('none');
   expect(decideCommit('RESERVED')).toEqual({ action: 'commit' });
   for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED', undefined] as const) expect(decideCommit(status).action).toBe('none');
-});
-
-test('parseAmount reads numbers and decimal strings into minor units without floats', () => {
-  expect(parseAmount('12.50')).toBe(1_250);
-  expect(parseAmount('12.5')).toBe(1_250);
-  expect(parseAmount('12')).toBe(1_200);
-  expect(parseAmount(12.5)).toBe(1_250);
-  expect(parseAmount(0.29)).toBe(29);
-  expect(parseAmount(1_234_567.89)).toBe(123_456_789);
-  expect(parseAmount(0)).toBe(0);
-  for (const bad of ['12.505', '-1', '1e3', ' 1', '01.00', '', 'abc', -1, 0.1 + 0.2, Number.NaN, Infinity, true, null]) expect(parseAmount(bad)).toBeUndefined();
-  expect(formatMinor(parseAmount('1999.99')!)).toBe('1999.99');
 });

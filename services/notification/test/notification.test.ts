@@ -79,12 +79,12 @@ test('without SMTP_URL the service still consumes (and logs the email); it serve
   const notification = await startNotification('nosmtp', {});
   try {
     await notification.publish(confirmed('nobody@example.com'));
-    await waitFor(async () => /messages_total\{[^}]*handler="notification.confirmed"[^}]*outcome="handled"/.test(await (await fetch(`${notification.service.url}/metrics`)).text()), {
+    await waitFor(async () => /messages_total\{[^}]*handler="notification.confirmed"[^}]*outcome="handled"/.test(await (await fetch(`${notification.url}/metrics`)).text()), {
       message: 'the event to be handled',
     });
-    expect((await fetch(`${notification.service.url}/health`)).status).toBe(200);
-    expect((await fetch(`${notification.service.url}/ready`)).status).toBe(200);
-    expect((await fetch(`${notification.service.url}/payments/${v7()}`)).status).toBe(404);
+    expect((await fetch(`${notification.url}/health`)).status).toBe(200);
+    expect((await fetch(`${notification.url}/ready`)).status).toBe(200);
+    expect((await fetch(`${notification.url}/payments/${v7()}`)).status).toBe(404);
   } finally {
     await notification.stop();
   }

@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import { formatMinor } from '../src/domain/money.ts';
 import { decideCharge, decideRefund } from '../src/domain/payment.ts';
 
 describe('decideCharge', () => {
@@ -26,12 +25,4 @@ describe('decideCharge', () => {
 test('decideRefund: only a completed charge is refunded', () => {
   expect(decideRefund('COMPLETED')).toEqual({ action: 'refund' });
   for (const status of ['FAILED', 'REFUNDED', 'SKIPPED', undefined] as const) expect(decideRefund(status).action).toBe('none');
-});
-
-test('formatMinor: two decimals from integer minor units', () => {
-  expect(formatMinor(12_550)).toBe('125.50');
-  expect(formatMinor(5)).toBe('0.05');
-  expect(formatMinor(0)).toBe('0.00');
-  expect(formatMinor(100_000_000_000)).toBe('1000000000.00');
-  expect(formatMinor(-1_999)).toBe('-19.99');
 });

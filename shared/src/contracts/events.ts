@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { MAX_AMOUNT_MINOR } from './money.ts';
 
 /*
  * The event catalogue of DESIGN.md, defined once. Each entry names the routing key an
@@ -18,7 +19,7 @@ const Quantity = Type.Integer({ minimum: 1, maximum: 1000 });
 export const OrderLine = Type.Object({ sku: Sku, qty: Quantity }, { additionalProperties: false });
 export type OrderLine = Static<typeof OrderLine>;
 const Lines = Type.Array(OrderLine, { minItems: 1, maxItems: 50 });
-const AmountMinor = Type.Integer({ minimum: 0, maximum: 1_000_000_000_00 });
+const AmountMinor = Type.Integer({ minimum: 0, maximum: MAX_AMOUNT_MINOR });
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
 
 const Money = { amountMinor: AmountMinor, currency: Currency };

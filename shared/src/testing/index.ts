@@ -6,3 +6,7 @@ export { startTcpProxy } from './tcp-proxy';
 export type { TcpProxy } from './tcp-proxy';
 export { waitFor } from './wait-for';
 export type { WaitForOptions } from './wait-for';
+export { startTestService, publishEnvelopes, emitted, applied, duplicates } from './service-harness';
+export type { ServiceHarness, ServiceHarnessOptions } from './service-harness';
+export { startSmtpSink } from './smtp-sink';
+export type { ReceivedMail, SmtpSink } from './smtp-sink';

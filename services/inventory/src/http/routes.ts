@@ -1,9 +1,8 @@
-import { HttpError, type HttpApp } from '@checkout-saga/shared';
+import { formatMinor, HttpError, parseAmount, type HttpApp } from '@checkout-saga/shared';
 import { timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { InventoryTables, Product } from '../db.ts';
-import { formatMinor, parseAmount } from '../domain/money.ts';
 
 const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
 const SkuParams = Type.Object({ sku: Sku });

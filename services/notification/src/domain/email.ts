@@ -1,5 +1,4 @@
-import type { CancellationReason, Envelope, OrderLine } from '@checkout-saga/shared';
-import { formatMinor } from './money.ts';
+import { formatMinor, type CancellationReason, type Envelope, type OrderLine } from '@checkout-saga/shared';
 
 /** One email to a customer, ready for any transport. */
 export interface Email {

@@ -1,9 +1,8 @@
-import { currencies, HttpError, OrderLine, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox';
 import type { Selectable } from 'kysely';
 import { Type } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
-import { formatAmount, parseAmount } from '../money.ts';
 import { acceptOrder } from '../orders/accept.ts';
 import type { OrderConfig } from '../settings.ts';
 import { validationFailed } from './validation.ts';
@@ -11,7 +10,7 @@ import { validationFailed } from './validation.ts';
 /* The constraints of the OrderCreated payload, so an accepted request always makes a valid event. */
 const Email = Type.String({ minLength: 3, maxLength: 254, pattern: '^[^\\s@]+@[^\\s@]+$' });
 const CurrencyCode = Type.Unsafe<Currency>({ type: 'string', enum: [...currencies] });
-/** A JSON number or a decimal string; its digits are checked by parseAmount, which never uses a float. */
+/** A JSON number or a decimal string; its digits are checked by readAmount, which never uses a float. */
 const Amount = Type.Unsafe<number | string>({ type: ['number', 'string'], maxLength: 32 });
 
 export const CreateOrderBody = Type.Object(
@@ -47,7 +46,7 @@ export function orderView(row: Selectable<OrdersTable>) {
     customerId: row.customer_id,
     customerEmail: row.customer_email,
     items: row.items.map(({ sku, qty }) => ({ sku, qty })), // jsonb reorders keys
-    amount: formatAmount(row.amount_minor),
+    amount: formatMinor(row.amount_minor),
     currency: row.currency,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
@@ -67,7 +66,7 @@ export function orderRoutes(app: HttpApp, { db, outbox, config }: ServiceContext
     async (request, reply) => {
       if (request.validationError) throw validationFailed(request.validationError);
       const { body } = request;
-      const amount = parseAmount(body.amount);
+      const amount = readAmount(body.amount);
       if (!amount.ok) {
         throw new HttpError(400, 'validation_failed', `body.amount ${amount.error}`, [{ path: '/amount', message: amount.error }]);
       }

@@ -1,8 +1,7 @@
-import { HttpError, type HttpApp } from '@checkout-saga/shared';
+import { formatMinor, HttpError, type HttpApp } from '@checkout-saga/shared';
 import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { Payment, PaymentTables } from '../db.ts';
-import { formatMinor } from '../domain/money.ts';
 
 const Params = Type.Object({ orderId: Type.String({ format: 'uuid' }) });
 

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { formatAmount, parseAmount } from '../src/money.ts';
+import { formatMinor, readAmount } from '../src/index.ts';
 
-describe('parseAmount', () => {
+describe('readAmount', () => {
   test.each([
     ['125.50', 12550],
     ['125.5', 12550],
@@ -15,7 +15,7 @@ describe('parseAmount', () => {
     ['1000000000.00', 100_000_000_000],
     ['999999999.99', 99_999_999_999],
   ])('string %j → %i minor units', (text, minor) => {
-    expect(parseAmount(text)).toEqual({ ok: true, minor });
+    expect(readAmount(text)).toEqual({ ok: true, minor });
   });
 
   test.each([
@@ -30,7 +30,7 @@ describe('parseAmount', () => {
     [-0, 0],
     [42, 4200],
   ])('number %d → %i minor units', (value, minor) => {
-    expect(parseAmount(value)).toEqual({ ok: true, minor });
+    expect(readAmount(value)).toEqual({ ok: true, minor });
   });
 
   test.each([
@@ -63,18 +63,18 @@ describe('parseAmount', () => {
     ['1_000', /decimal/],
     ['١٢٣', /decimal/],
   ])('%j is rejected', (value, error) => {
-    const result = parseAmount(value);
+    const result = readAmount(value);
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error).toMatch(error);
   });
 
   test('anything but a number or a string is rejected', () => {
-    expect(parseAmount(null as unknown as string).ok).toBe(false);
-    expect(parseAmount(true as unknown as string).ok).toBe(false);
+    expect(readAmount(null as unknown as string).ok).toBe(false);
+    expect(readAmount(true as unknown as string).ok).toBe(false);
   });
 });
 
-describe('formatAmount', () => {
+describe('formatMinor', () => {
   test.each([
     [12550, '125.50'],
     [12555, '125.55'],
@@ -86,19 +86,19 @@ describe('formatAmount', () => {
     [9_007_199_254_740_991, '90071992547409.91'],
     [12345678901234567890n, '123456789012345678.90'],
   ])('%d → %s', (minor, text) => {
-    expect(formatAmount(minor)).toBe(text);
+    expect(formatMinor(minor)).toBe(text);
   });
 
   test('refuses a number that is not a whole count of minor units', () => {
-    expect(() => formatAmount(1.5)).toThrow(RangeError);
-    expect(() => formatAmount(Number.NaN)).toThrow(RangeError);
+    expect(() => formatMinor(1.5)).toThrow(RangeError);
+    expect(() => formatMinor(Number.NaN)).toThrow(RangeError);
   });
 
   test('round-trips every cent of a range', () => {
     for (let minor = 0; minor < 10_000; minor++) {
-      const text = formatAmount(minor);
-      expect(parseAmount(text)).toEqual({ ok: true, minor });
-      expect(parseAmount(Number(text))).toEqual({ ok: true, minor });
+      const text = formatMinor(minor);
+      expect(readAmount(text)).toEqual({ ok: true, minor });
+      expect(readAmount(Number(text))).toEqual({ ok: true, minor });
     }
   });
 });

@@ -1,32 +1,33 @@
 /*
  * Decimal amounts <-> integer minor units, without ever computing with a float.
  *
- * Every currency of the catalogue (USD, EUR, GBP, CHF, CAD, AUD) has two decimal places.
- * A request may give an amount as a JSON number or as a decimal string; both are read as
- * text ("125.5", "125.50") and converted digit by digit with BigInt.
+ * Every currency of the catalogue has two decimal places. A request may give an amount as a
+ * JSON number or as a decimal string; both are read as text ("125.5", "125.50") and converted
+ * digit by digit, so no float ever rounds a price.
  */
 
-/** The largest amount accepted, in major units (the catalogue's amountMinor maximum is 1e11). */
-export const MAX_AMOUNT_MAJOR = 1_000_000_000n;
-const MAX_MINOR = MAX_AMOUNT_MAJOR * 100n;
+/** The largest amount anywhere in the system: 1,000,000,000.00, the catalogue's amountMinor maximum. */
+export const MAX_AMOUNT_MINOR = 100_000_000_000;
 
-export type ParsedAmount = { ok: true; minor: number } | { ok: false; error: string };
+/** What `readAmount` makes of an amount: its minor units, or what is wrong with it ("must not be negative"). */
+export type AmountResult = { ok: true; minor: number } | { ok: false; error: string };
 
 const DECIMAL = /^(\d+)(?:\.(\d{1,2}))?$/;
 
 /**
- * Reads a non-negative amount with at most two decimals ("125.50", "125.5", 125.5, "7", 0)
- * into integer minor units. Rejects negatives, three or more decimals, exponent notation,
- * NaN and infinities, anything but plain digits, and amounts over 1,000,000,000.00.
+ * Reads a non-negative amount with at most two decimals ("125.50", "125.5", 125.5, "7", 0) into
+ * integer minor units, or says what is wrong with it. Rejects negatives, three or more decimals,
+ * exponent notation, NaN and infinities, anything but plain ASCII digits, and amounts over
+ * MAX_AMOUNT_MINOR.
  *
  * A number is read through its shortest round-trip text (what `String(n)` gives), which is
  * exactly the decimal the JSON sender wrote, up to trailing zeros: 125.50 → "125.5".
  */
-export function parseAmount(value: number | string): ParsedAmount {
+export function readAmount(value: number | string): AmountResult {
   let text: string;
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) return { ok: false, error: 'must be a finite number' };
-    text = Object.is(value, -0) ? '0' : String(value);
+    text = String(value); // String(-0) is "0"
   } else if (typeof value === 'string') {
     text = value;
   } else {
@@ -41,15 +42,24 @@ export function parseAmount(value: number | string): ParsedAmount {
 
   const whole = match[1]!.replace(/^0+(?=\d)/, '');
   const fraction = (match[2] ?? '').padEnd(2, '0');
+  const max = BigInt(MAX_AMOUNT_MINOR);
   // Bound the digits first, so a million-digit string is not turned into a BigInt.
-  if (whole.length > MAX_AMOUNT_MAJOR.toString().length) return { ok: false, error: `must not exceed ${MAX_AMOUNT_MAJOR}` };
-  const minor = BigInt(whole) * 100n + BigInt(fraction);
-  if (minor > MAX_MINOR) return { ok: false, error: `must not exceed ${MAX_AMOUNT_MAJOR}` };
+  const minor = whole.length > String(max / 100n).length ? undefined : BigInt(whole) * 100n + BigInt(fraction);
+  if (minor === undefined || minor > max) return { ok: false, error: `must not exceed ${max % 100n === 0n ? String(max / 100n) : formatMinor(max)}` };
   return { ok: true, minor: Number(minor) };
 }
 
+/**
+ * Minor units from a request amount: a number such as 12.5 or a string such as "12.50",
+ * non-negative with at most two decimals; undefined for anything else (see `readAmount`).
+ */
+export function parseAmount(value: number | string): number | undefined {
+  const result = readAmount(value);
+  return result.ok ? result.minor : undefined;
+}
+
 /** Integer minor units as a decimal string with two places: 12550 → "125.50", 5 → "0.05", -250 → "-2.50". */
-export function formatAmount(minor: number | bigint): string {
+export function formatMinor(minor: number | bigint): string {
   if (typeof minor === 'number' && !Number.isSafeInteger(minor)) throw new RangeError(`not an integer amount of minor units: ${minor}`);
   const value = BigInt(minor);
   const sign = value < 0n ? '-' : '';
