@@ -1,6 +1,7 @@
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Logger } from '../logger.ts';
+import { validationFailed } from './validation-error.ts';
 
 export type HttpApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
@@ -33,23 +34,18 @@ export function createHttpApp(logger: Logger): HttpApp {
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
-    ajv: { customOptions: { allErrors: false, coerceTypes: 'array', removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  // TypeBox checks bodies exactly as JSON typed them (null never becomes 0, nor 42 "42") and
+  // converts only params, querystrings and headers, which arrive as text.
+  app.setValidatorCompiler(TypeBoxValidatorCompiler);
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
       return reply.status(error.statusCode).send({ error: error.code, message: error.message, details: error.details } satisfies ErrorBody);
     }
     if (error.validation) {
-      const first = error.validation[0];
-      const where = `${error.validationContext ?? 'request'}${first?.instancePath ? first.instancePath.replaceAll('/', '.') : ''}`;
-      const missing = (first?.params as { missingProperty?: string } | undefined)?.missingProperty;
-      const field = missing ? `${where}.${missing}` : where;
-      return reply.status(400).send({
-        error: 'validation_failed',
-        message: `${field} ${first?.message ?? 'is invalid'}`,
-        details: error.validation.map((issue) => ({ path: issue.instancePath, message: issue.message, params: issue.params })),
-      } satisfies ErrorBody);
+      const failure = validationFailed(error);
+      return reply.status(400).send({ error: failure.code, message: failure.message, details: failure.details } satisfies ErrorBody);
     }
     const status = error.statusCode ?? 500;
     if (status === 413) return reply.status(413).send({ error: 'payload_too_large', message: `request body exceeds ${MAX_BODY_BYTES} bytes` });

@@ -1,4 +1,4 @@
-import { HttpError } from '@checkout-saga/shared';
+import { HttpError } from './server.ts';
 
 /** One schema violation, as fastify hands it over (ajv's shape; TypeBox's compiler produces the same). */
 interface Issue {
@@ -11,8 +11,6 @@ interface Issue {
 /**
  * Turns a validation failure into the kit's 400 body, naming the field in every case:
  * `body.items.0.qty must be >= 1`, `body.customerEmail is required`, `body.foo is not allowed`.
- * (The kit's own error handler names missing fields but not unexpected ones, so routes that
- * forbid additional properties attach validation errors and answer through this.)
  */
 export function validationFailed(error: { validation?: readonly Issue[]; validationContext?: string }): HttpError {
   const issues = error.validation ?? [];
