@@ -12,5 +12,5 @@ export const migratorSettings = {
   ORDER_DATABASE_URL: url('order'),
   PAYMENT_DATABASE_URL: url('payment'),
   INVENTORY_DATABASE_URL: url('inventory'),
-  SEED_PRODUCTS: Type.Boolean({ default: true, description: 'true to add the demo products to an empty catalogue, else false' }),
+  SEED_PRODUCTS: Type.Boolean({ default: true, description: 'true to add any missing demo product to the catalogue (existing rows are left alone), else false' }),
 };

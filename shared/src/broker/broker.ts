@@ -17,6 +17,8 @@ export class Broker {
   private readonly attachments: BrokerAttachment[] = [];
   private readonly attachedTo = new WeakMap<ChannelModel, Set<BrokerAttachment>>();
   private recovering!: RecoveringChannelModel;
+  /** A broker answer no reconnect can change (a queue declared with other arguments): startup fails with it. */
+  private fatal: Error | undefined;
 
   private constructor(
     private readonly declareTopology: (connection: ChannelModel) => Promise<void>,
@@ -47,7 +49,11 @@ export class Broker {
     );
     broker.recovering.on('connect', () => broker.logger.info('broker connected'));
     broker.recovering.on('error', (error: Error) => broker.logger.warn({ err: error.message }, 'broker connection error'));
-    await broker.recovering.waitForConnect();
+    try {
+      await broker.recovering.waitForConnect();
+    } catch (error) {
+      throw broker.fatal ?? error;
+    }
     return broker;
   }
 
@@ -77,7 +83,17 @@ export class Broker {
   }
 
   private async setup(connection: ChannelModel): Promise<void> {
-    await this.declareTopology(connection);
+    try {
+      await this.declareTopology(connection);
+    } catch (error) {
+      if ((error as { code?: number }).code === 406) {
+        this.fatal = new Error(
+          `the broker refused the topology (${(error as Error).message}); a queue exists with other arguments: delete it or change QUEUE_PREFIX`,
+        );
+        void this.recovering.close();
+      }
+      throw error;
+    }
     this.connection = connection;
     // By index: a part added while this loop runs is attached too.
     for (let index = 0; index < this.attachments.length; index++) {

@@ -37,6 +37,8 @@ export function serviceTopology(options: {
  */
 export async function declareTopology(connection: ChannelModel, exchange: string, service?: ServiceTopology): Promise<void> {
   const channel = await connection.createChannel();
+  // A refused declaration rejects the call below; without a listener the channel's 'error' would crash the process.
+  channel.on('error', () => {});
   try {
     await channel.assertExchange(exchange, 'topic', { durable: true });
     if (!service) return;

@@ -149,7 +149,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const reason = describeError(error);
     const kind = classifyFailure(error);
     const { retryQueues } = this.options.topology;
-    // An outage is nobody's fault in the message: keep its attempt count and wait the shortest delay.
+    // An outage is nobody's fault in the message: it comes back after the current step's delay without spending an attempt.
     const nextAttempt = kind === 'infrastructure' ? attempt : attempt + 1;
     if (kind === 'permanent' || nextAttempt > this.options.maxAttempts || retryQueues.length === 0) {
       return this.deadLetter(channel, message, reason, attempt, handler);
