@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent } from '@checkout-saga/shared';
+import { newEvent, traceIdOf } from '@checkout-saga/shared';
+import { sql } from 'kysely';
 import { startSmtpSink, waitFor, type SmtpSink } from '@checkout-saga/shared/testing';
 import { v7 } from 'uuid';
 import { getJson, order, placeOrder, settledOrder } from './support/client.ts';
@@ -11,6 +12,8 @@ import { startSystem, type System } from './support/system.ts';
  * Every flow of DESIGN.md, end to end: the four services running, real PostgreSQL and
  * RabbitMQ, each case checked against the invariants in the services' own databases.
  */
+
+const CALLER_TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 
 let system: System;
 let smtp: SmtpSink;
@@ -32,7 +35,9 @@ const paymentOf = (orderId: string) => system.paymentDb.selectFrom('payments').s
 describe('a checkout', () => {
   test('happy path: charged once, stock taken once, confirmed, one email', async () => {
     const before = await stockLevels(system);
-    const { orderId, sagaId } = await placeOrder(system, order({ items: [{ sku: 'KEYBOARD', qty: 2 }], amount: '125.50', customerEmail: 'happy@example.com' }));
+    const { orderId, sagaId } = await placeOrder(system, order({ items: [{ sku: 'KEYBOARD', qty: 2 }], amount: '125.50', customerEmail: 'happy@example.com' }), {
+      traceparent: `00-${CALLER_TRACE_ID}-00f067aa0ba902b7-01`,
+    });
 
     const settled = await settledOrder(system, orderId);
     expect(settled).toMatchObject({ status: 'CONFIRMED', reason: null, amount: '125.50' });
@@ -42,6 +47,16 @@ describe('a checkout', () => {
     const { body: saga } = await getJson<{ state: string; history: { type: string }[] }>(`${system.orderUrl}/sagas/${sagaId}`);
     expect(saga.state).toBe('CONFIRMED');
     expect(steps(saga.history)).toEqual(['OrderCreated', ['InventoryReserved', 'PaymentCompleted'], 'OrderConfirmed']);
+
+    // One trace, continued from the caller's traceparent, runs through every event of the saga in every service.
+    const traces = await Promise.all(
+      [system.orderDb, system.paymentDb, system.inventoryDb].map((db) =>
+        sql<{ trace: string }>`select headers->>'traceparent' as trace from outbox where envelope->>'orderId' = ${orderId}`.execute(db),
+      ),
+    );
+    const traceIds = traces.flatMap(({ rows }) => rows.map((row) => traceIdOf(row.trace)));
+    expect(traceIds.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(traceIds)).toEqual(new Set([CALLER_TRACE_ID]));
 
     const mail = await waitFor(() => smtp.received.find((message) => message.to.includes('happy@example.com')), { message: 'confirmation email' });
     expect(mail.subject.toLowerCase()).toContain('confirmed');

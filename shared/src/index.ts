@@ -4,6 +4,7 @@ export { createDatabase, type Database } from './db/database.ts';
 export type { MessagingTables, OutboxTable, ProcessedEventsTable } from './db/messaging-tables.ts';
 export { ensureDatabase, migrateDatabase, migrationsRoot } from './db/migrate.ts';
 export * from './contracts/events.ts';
+export { continueTrace, traceIdOf } from './contracts/trace.ts';
 export { newEvent, parseEnvelope, EnvelopeHeader, type Causation, type Envelope, type ParseResult } from './contracts/envelope.ts';
 export { formatMinor, parseAmount, readAmount, MAX_AMOUNT_MINOR, type AmountResult } from './contracts/money.ts';
 export { Broker, type BrokerAttachment } from './broker/broker.ts';

@@ -2,6 +2,7 @@ import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqp
 import type { BrokerAttachment } from '../broker/broker.ts';
 import type { ServiceTopology } from '../broker/topology.ts';
 import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
+import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import { claimEvent } from '../inbox/inbox.ts';
@@ -110,10 +111,11 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const handler = this.handlers.get(event.type);
     if (!handler) return this.deadLetter(channel, message, `no handler for ${event.type} in queue ${this.options.topology.queue}`, attempt, 'none');
 
-    const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type });
+    const traceparent = message.properties.headers?.traceparent as string | undefined;
+    const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
     const timer = this.options.metrics?.handlerDuration.startTimer({ handler: handler.name });
     try {
-      const outcome = await this.apply(handler, event, log);
+      const outcome = await this.apply(handler, event, log, traceparent);
       timer?.();
       this.options.metrics?.messages.inc({ handler: handler.name, outcome });
       log.debug({ handler: handler.name, outcome }, 'message handled');
@@ -124,8 +126,10 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     }
   }
 
-  private async apply(handler: EventHandler<DB, EventType>, event: Envelope, log: Logger): Promise<Outcome> {
+  private async apply(handler: EventHandler<DB, EventType>, event: Envelope, log: Logger, traceparent: string | undefined): Promise<Outcome> {
     const { outbox } = this.options;
+    // Events a handler emits continue the trace of the message that caused them.
+    const headers: Record<string, string> = traceparent ? { traceparent: continueTrace(traceparent) } : {};
     if (handler.transactional === false || !outbox) {
       await handler.handle({ event, trx: undefined as never, emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)), log });
       return 'handled';
@@ -135,7 +139,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         return await outbox.transaction(async (trx): Promise<Outcome> => {
           const kitTrx = trx as unknown as Parameters<typeof claimEvent>[0];
           if (!(await claimEvent(kitTrx, event.eventId, handler.name))) return 'duplicate';
-          await handler.handle({ event, trx, emit: (events) => outbox.enqueue(trx, events), log });
+          await handler.handle({ event, trx, emit: (events) => outbox.enqueue(trx, events, headers), log });
           return 'handled';
         });
       } catch (error) {

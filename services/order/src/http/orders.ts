@@ -1,4 +1,4 @@
-import { currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { continueTrace, currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import type { Selectable } from 'kysely';
 import { Type } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
@@ -73,7 +73,12 @@ export function orderRoutes(app: HttpApp, { db, outbox, config }: ServiceContext
           amountMinor: amount.minor,
           currency: body.currency ?? 'USD',
         },
-        { sagaTimeoutMs: config.SAGA_TIMEOUT_MS, idempotencyKey: request.headers['idempotency-key'] },
+        {
+          sagaTimeoutMs: config.SAGA_TIMEOUT_MS,
+          idempotencyKey: request.headers['idempotency-key'],
+          // The saga's trace starts here (or continues the caller's) and travels with every event.
+          traceparent: continueTrace(request.headers.traceparent),
+        },
       );
       if (accepted.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(accepted.statusCode).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);

@@ -41,7 +41,7 @@ export function requestHash(order: SagaOrder): string {
 export async function acceptOrder(
   outbox: Outbox<OrderTables>,
   order: SagaOrder,
-  options: { sagaTimeoutMs: number; idempotencyKey?: string | undefined },
+  options: { sagaTimeoutMs: number; idempotencyKey?: string | undefined; traceparent?: string },
 ): Promise<Acceptance> {
   const hash = requestHash(order);
   return outbox.transaction(async (trx): Promise<Acceptance> => {
@@ -67,7 +67,9 @@ export async function acceptOrder(
         return { statusCode: first.status_code, body: first.response as AcceptedBody, replayed: true };
       }
     }
-    await startSaga(trx, ids, order, options.sagaTimeoutMs, (events) => outbox.enqueue(trx, events));
+    await startSaga(trx, ids, order, options.sagaTimeoutMs, (events) =>
+      outbox.enqueue(trx, events, options.traceparent ? { traceparent: options.traceparent } : {}),
+    );
     return { statusCode: 202, body, replayed: false };
   });
 }

@@ -1,0 +1,20 @@
+import { randomBytes } from 'node:crypto';
+
+const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
+
+/**
+ * The W3C `traceparent` for a step caused by `parent`: the same trace id with a new span id,
+ * so one saga's messages share a trace across every service. A missing or malformed parent
+ * starts a new trace.
+ */
+export function continueTrace(parent?: unknown): string {
+  const match = typeof parent === 'string' ? TRACEPARENT.exec(parent.trim().toLowerCase()) : null;
+  const traceId = match && !/^0+$/.test(match[1]!) ? match[1]! : randomBytes(16).toString('hex');
+  const flags = match?.[3] ?? '01';
+  return `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+}
+
+/** The trace id of a traceparent, for log lines; undefined when there is none. */
+export function traceIdOf(traceparent?: unknown): string | undefined {
+  return typeof traceparent === 'string' ? TRACEPARENT.exec(traceparent)?.[1] : undefined;
+}
