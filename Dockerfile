@@ -18,10 +18,10 @@ COPY services/notification/package.json services/notification/
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
 
-# ---- build: typecheck the whole tree, then bundle each process into dist/
+# ---- build: typecheck the whole tree, then bundle each process into dist/ and build the dashboard page
 FROM deps AS build
 COPY . .
-RUN npm run typecheck && npm run build
+RUN npm run typecheck && npm run build && npm run build:web
 
 # ---- runtime: production dependencies, the bundles and the migrations; no sources, no compiler
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
@@ -41,6 +41,8 @@ RUN --mount=type=cache,target=/root/.npm \
     npm ci --omit=dev --no-audit --no-fund
 COPY database/migrations database/migrations
 COPY --from=build /app/dist dist
+# The dashboard page the order service serves at GET / (it looks for it beside dist/order.js).
+COPY --from=build /app/services/order/web/dist dist/web
 
 USER node
 EXPOSE 3000 3001 3002 3003

@@ -1,9 +1,10 @@
 /**
- * `npm start`: migrate and seed, then run the four services as separate processes with
- * prefixed output, against PostgreSQL and RabbitMQ on localhost unless the environment
- * says otherwise. Ctrl-C (or SIGTERM) stops every service gracefully.
+ * `npm start`: migrate and seed, build the dashboard page, then run the four services as
+ * separate processes with prefixed output, against PostgreSQL and RabbitMQ on localhost unless
+ * the environment says otherwise. Ctrl-C (or SIGTERM) stops every service gracefully.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { migrateAll } from './migrate.ts';
@@ -23,6 +24,13 @@ function run(service: (typeof services)[number]): ChildProcess {
   delete env.DATABASE_URL;
   const own = process.env[`${service.toUpperCase()}_DATABASE_URL`];
   if (own) env.DATABASE_URL = own;
+  // The dashboard (order's GET /) shows the others' GET /products and GET /metrics, read-only, and knows payment's pace.
+  if (service === 'order') {
+    env.DASHBOARD_PAYMENT_URL ??= 'http://127.0.0.1:3001';
+    env.DASHBOARD_INVENTORY_URL ??= 'http://127.0.0.1:3002';
+    env.DASHBOARD_NOTIFICATION_URL ??= 'http://127.0.0.1:3003';
+    env.DASHBOARD_PAYMENT_PROCESSING_MS ??= process.env.PAYMENT_PROCESSING_MS || '0';
+  }
   const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
     cwd: root,
     env,
@@ -39,6 +47,14 @@ await migrateAll(process.env, (line) => console.log(line)).catch((error: Error) 
   console.error('Is PostgreSQL running on localhost:5432 (or ORDER_/PAYMENT_/INVENTORY_DATABASE_URL set)?');
   process.exit(1);
 });
+
+// The dashboard page the order service serves at GET / (`npm run build:web`); without it, GET / says how to build it.
+await import('vite')
+  .then(({ build }) => build({ root: join(root, 'services/order/web'), logLevel: 'warn' }))
+  .then(
+    () => console.log('dashboard page built: http://localhost:3000/'),
+    (error: Error) => console.error(`dashboard page not built (${error.message}); the services start anyway`),
+  );
 
 const children = new Map(services.map((service) => [service, run(service)]));
 let stopping = false;

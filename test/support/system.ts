@@ -19,6 +19,11 @@ export interface SystemOptions {
   /** Extra instances of payment and inventory sharing the same database and queue. */
   paymentInstances?: number;
   inventoryInstances?: number;
+  /**
+   * Start the order service last, with its dashboard pointed at the others (DASHBOARD_INVENTORY_URL,
+   * DASHBOARD_PAYMENT_URL, DASHBOARD_NOTIFICATION_URL; `order` settings still win).
+   */
+  dashboard?: boolean;
 }
 
 /**
@@ -73,8 +78,9 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
   const configOf = <P extends TProperties>(settings: P, service: string, extra?: Env) => loadConfig(Type.Object(settings), env(service, extra));
 
   const services: RunningService<any>[] = [];
+  const urlOf = (name: string) => services.find((service) => service.name === name)!.url;
   try {
-    services.push(await startService(orderService, configOf(orderSettings, 'order', options.order)));
+    if (!options.dashboard) services.push(await startService(orderService, configOf(orderSettings, 'order', options.order)));
     for (let i = 0; i < (options.paymentInstances ?? 1); i++) {
       services.push(await startService(paymentService, configOf(paymentSettings, 'payment', options.payment)));
     }
@@ -82,11 +88,14 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
       services.push(await startService(inventoryService, configOf(inventorySettings, 'inventory', options.inventory)));
     }
     services.push(await startService(notificationService, configOf(notificationSettings, 'notification', options.notification)));
+    if (options.dashboard) {
+      const dashboard = { DASHBOARD_INVENTORY_URL: urlOf('inventory'), DASHBOARD_PAYMENT_URL: urlOf('payment'), DASHBOARD_NOTIFICATION_URL: urlOf('notification') };
+      services.push(await startService(orderService, configOf(orderSettings, 'order', { ...dashboard, ...options.order })));
+    }
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
     throw error;
   }
-  const urlOf = (name: string) => services.find((service) => service.name === name)!.url;
 
   return {
     orderUrl: urlOf('order'),

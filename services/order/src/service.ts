@@ -1,5 +1,6 @@
 import type { ServiceDefinition } from '@checkout-saga/shared';
 import { Counter } from 'prom-client';
+import { dashboardRoutes } from './dashboard/routes.ts';
 import type { OrderTables } from './db.ts';
 import { sagaHandlers } from './handlers/index.ts';
 import { orderRoutes } from './http/orders.ts';
@@ -14,6 +15,7 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
   routes(app, context) {
     orderRoutes(app, context);
     sagaRoutes(app, context);
+    dashboardRoutes(app, context);
   },
   workers: ({ config, outbox, logger, metrics }) => [
     new TimeoutChecker({

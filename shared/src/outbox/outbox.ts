@@ -12,6 +12,7 @@ export const OUTBOX_NOTIFY_CHANNEL = 'outbox';
  */
 export class Outbox<DB extends MessagingTables> {
   private readonly dirty = new WeakSet<object>();
+  private readonly commitListeners: (() => void)[] = [];
 
   constructor(
     private readonly db: Kysely<DB>,
@@ -39,6 +40,11 @@ export class Outbox<DB extends MessagingTables> {
     this.dirty.add(trx);
   }
 
+  /** Calls `listener` after every transaction `transaction()` commits, with or without events (read models, live views). */
+  onCommit(listener: () => void): void {
+    this.commitListeners.push(listener);
+  }
+
   /** Runs `work` in one transaction; events it enqueued are handed to the relay as soon as it commits. */
   async transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
     let wrote = false;
@@ -48,6 +54,7 @@ export class Outbox<DB extends MessagingTables> {
       return value;
     });
     if (wrote) this.options.onCommit();
+    for (const listener of this.commitListeners) listener();
     return result;
   }
 }

@@ -1,0 +1,101 @@
+import { HttpError, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { Type } from 'typebox';
+import type { OrderTables } from '../db.ts';
+import { orderView } from '../http/orders.ts';
+import type { OrderConfig } from '../settings.ts';
+import { DashboardStream, defaultStreamOptions, type StreamOptions } from './event-stream.ts';
+import { defaultFeedOptions, resumePoint, SagaFeed, type FeedOptions } from './feed.ts';
+import { pageRoot, pageRoutes } from './page.ts';
+import { DashboardPanels } from './panels.ts';
+import type { DashboardSettings, DashboardState } from './wire.ts';
+
+/** Orders GET /dashboard/state lists. */
+const RECENT_ORDERS = 100;
+
+const EventsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) });
+const EventsHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 40 })) });
+
+/** What the dashboard can say about the slow-payment scenario with this configuration. */
+export function dashboardSettings(config: Pick<OrderConfig, 'SAGA_TIMEOUT_MS' | 'DASHBOARD_PAYMENT_PROCESSING_MS'>): DashboardSettings {
+  const timeout = config.SAGA_TIMEOUT_MS;
+  const processing = config.DASHBOARD_PAYMENT_PROCESSING_MS ?? null;
+  const needs = `payment's PAYMENT_PROCESSING_MS above this order service's SAGA_TIMEOUT_MS (${timeout} ms)`;
+  if (processing === null) {
+    return {
+      sagaTimeoutMs: timeout,
+      paymentProcessingMs: null,
+      slowPayment: {
+        available: false,
+        reason: `Needs ${needs}. The order service is not told how long payment takes: set DASHBOARD_PAYMENT_PROCESSING_MS to payment's PAYMENT_PROCESSING_MS.`,
+      },
+    };
+  }
+  if (processing <= timeout) {
+    return {
+      sagaTimeoutMs: timeout,
+      paymentProcessingMs: processing,
+      slowPayment: { available: false, reason: `Needs ${needs}; payment takes ${processing} ms per charge (DASHBOARD_PAYMENT_PROCESSING_MS), so orders finish in time.` },
+    };
+  }
+  return {
+    sagaTimeoutMs: timeout,
+    paymentProcessingMs: processing,
+    slowPayment: {
+      available: true,
+      reason: `Payment takes ${processing} ms per charge, longer than SAGA_TIMEOUT_MS (${timeout} ms): the order is cancelled for timeout, and the charge that lands later is refunded.`,
+    },
+  };
+}
+
+/** A Last-Event-ID the stream understands: a saga_history id. */
+function lastEventId(header: string | undefined): number | undefined {
+  return header !== undefined && /^\d{1,15}$/.test(header.trim()) ? Number(header.trim()) : undefined;
+}
+
+/**
+ * The dashboard: GET / (the page), GET /dashboard/state and GET /dashboard/events. It only
+ * reads: orders are placed through POST /orders like any client's.
+ */
+export function dashboardRoutes(
+  app: HttpApp,
+  { db, outbox, config, logger, metrics }: ServiceContext<OrderTables, OrderConfig>,
+  options: { feed?: Partial<FeedOptions>; stream?: Partial<StreamOptions> } = {},
+): void {
+  const log = logger.child({ component: 'dashboard' });
+  const panels = new DashboardPanels(db, config, metrics, log);
+  const streamOptions = { ...defaultStreamOptions, ...options.stream };
+  const feed = new SagaFeed(db, log, { ...defaultFeedOptions, ...options.feed }, (steps) => events.stepsDelivered(steps));
+  const events = new DashboardStream(feed, panels, log, streamOptions);
+  outbox.onCommit(() => feed.wake());
+
+  pageRoutes(app, pageRoot());
+
+  app.get('/dashboard/state', async (): Promise<DashboardState> => {
+    // One snapshot: every history row up to resumeFrom is reflected in these orders.
+    const snapshot = await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute(async (trx) => {
+        const resumeFrom = await resumePoint(trx);
+        const rows = await trx.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('order_id', 'desc').limit(RECENT_ORDERS).execute();
+        return { resumeFrom, orders: rows.map(orderView) };
+      });
+    const [products, reliability] = await Promise.all([panels.products(), panels.reliability()]);
+    return { ...snapshot, settings: dashboardSettings(config), products, reliability };
+  });
+
+  app.get('/dashboard/events', { schema: { querystring: EventsQuery, headers: EventsHeaders } }, async (request, reply) => {
+    if (events.isFull) throw new HttpError(503, 'too_many_streams', `this order service already streams to ${streamOptions.maxClients} pages; try again later`);
+    // A reconnecting browser sends Last-Event-ID; a page opening the stream for the first time says ?after=<resumeFrom>.
+    const after = lastEventId(request.headers['last-event-id']) ?? request.query.after;
+    reply.hijack();
+    await events.open(reply.raw, after);
+  });
+
+  app.addHook('preClose', async () => events.closeAll());
+  app.addHook('onClose', async () => {
+    await events.stop();
+    await feed.stop();
+  });
+}
