@@ -104,7 +104,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   }
 
   private async deliver(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
-    const attempt = Number(message.properties.headers?.[Headers.attempt] ?? 1) || 1;
+    const attempt = attemptOf(message);
     const parsed = parseEnvelope(message.content);
     if (!parsed.ok) return this.deadLetter(channel, message, parsed.reason, attempt, 'none');
     const event = parsed.envelope;
@@ -171,7 +171,6 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   }
 
   private async deadLetter(channel: ConfirmChannel, message: ConsumeMessage, reason: string, attempt: number, handler: string): Promise<void> {
-    this.options.logger.error({ messageId: message.properties.messageId, reason, attempt, handler }, 'message dead-lettered');
     const sent = await this.republish(channel, this.options.topology.deadLetterQueue, message, {
       [Headers.attempt]: attempt,
       [Headers.reason]: reason,
@@ -179,8 +178,11 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.deadLetteredAt]: new Date().toISOString(),
     });
     if (sent) {
+      this.options.logger.error({ messageId: message.properties.messageId, reason, attempt, handler }, 'message dead-lettered');
       this.options.metrics?.messages.inc({ handler, outcome: 'dead_lettered' });
       ack(channel, message);
+    } else {
+      this.options.logger.warn({ messageId: message.properties.messageId, reason }, 'could not dead-letter the message; the broker will redeliver it');
     }
   }
 
@@ -190,12 +192,14 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
    * left unacked and the broker redelivers it.
    */
   private republish(channel: ConfirmChannel, queue: string, message: ConsumeMessage, extra: Record<string, unknown>): Promise<boolean> {
+    // Only headers the kit owns travel on, as strings: whatever a sender put in a header must not stop the copy.
     const previous = message.properties.headers ?? {};
+    const text = (value: unknown, fallback: string) => (typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, 1000) : fallback);
     const headers: Record<string, unknown> = {
-      ...(previous.traceparent ? { traceparent: previous.traceparent } : {}),
-      [Headers.routingKey]: previous[Headers.routingKey] ?? message.fields.routingKey,
-      [Headers.exchange]: previous[Headers.exchange] ?? message.fields.exchange,
-      [Headers.firstFailedAt]: previous[Headers.firstFailedAt] ?? new Date().toISOString(),
+      ...(typeof previous.traceparent === 'string' ? { traceparent: previous.traceparent.slice(0, 64) } : {}),
+      [Headers.routingKey]: text(previous[Headers.routingKey], message.fields.routingKey),
+      [Headers.exchange]: text(previous[Headers.exchange], message.fields.exchange),
+      [Headers.firstFailedAt]: text(previous[Headers.firstFailedAt], new Date().toISOString()),
       ...extra,
     };
     const { messageId, type, correlationId, contentType } = message.properties;
@@ -208,6 +212,12 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       }
     });
   }
+}
+
+/** The kit's attempt count; anything but a whole number from 1 up (a foreign or hostile header) counts as the first attempt. */
+function attemptOf(message: ConsumeMessage): number {
+  const value = Number(message.properties.headers?.[Headers.attempt] ?? 1);
+  return Number.isSafeInteger(value) && value >= 1 ? value : 1;
 }
 
 function ack(channel: ConfirmChannel, message: ConsumeMessage): void {

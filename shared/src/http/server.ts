@@ -25,6 +25,19 @@ export class HttpError extends Error {
   }
 }
 
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** The path of the first string in `value` that PostgreSQL cannot store as text, if any. */
+function unstorableString(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
+  if (typeof value !== 'object' || value === null || depth > 32) return undefined;
+  for (const [key, child] of Object.entries(value)) {
+    const found = unstorableString(child, `${path}.${key}`, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 /**
  * A fastify server whose every failure answers with ErrorBody: schema violations name the
  * field (400), malformed JSON is a 400, an oversized body a 413, an unknown route a 404.
@@ -38,6 +51,11 @@ export function createHttpApp(logger: Logger): HttpApp {
   // TypeBox checks bodies exactly as JSON typed them (null never becomes 0, nor 42 "42") and
   // converts only params, querystrings and headers, which arrive as text.
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // PostgreSQL text cannot hold NUL or half a surrogate pair: refuse them here, naming the field, not with a 500 at insert.
+  app.addHook('preValidation', async (request) => {
+    const field = unstorableString(request.body, 'body');
+    if (field) throw new HttpError(400, 'validation_failed', `${field} must not contain NUL characters or unpaired surrogates`, [{ path: field }]);
+  });
 
   app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
     if (error instanceof HttpError) {
