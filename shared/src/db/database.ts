@@ -16,8 +16,11 @@ export interface Database<T extends MessagingTables> {
 
 export function createDatabase<T extends MessagingTables>(url: string, poolSize = 10): Database<T> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, types, connectionTimeoutMillis: 5000 });
-  // An idle client losing its connection (database restart) is reported here; the pool replaces it.
+  // A client losing its connection (database restart, network cut) must not crash the process: an idle
+  // one is reported on the pool, which replaces it; a checked-out one on the client itself, and its
+  // in-flight query is rejected, which the caller (handler retry, HTTP 500, relay retry) deals with.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) });
   return { db, pool, close: () => db.destroy() };
 }

@@ -1,6 +1,7 @@
 import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Logger } from '../logger.ts';
+import { classifyFailure } from '../consumer/failure.ts';
 import { validationFailed } from './validation-error.ts';
 
 export type HttpApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -70,6 +71,10 @@ export function createHttpApp(logger: Logger): HttpApp {
     if (status >= 400 && status < 500) {
       const code = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? 'invalid_json' : 'bad_request';
       return reply.status(status).send({ error: code, message: error.message } satisfies ErrorBody);
+    }
+    if (classifyFailure(error) === 'infrastructure') {
+      // The database is away: a retry later can succeed, and nothing was written (the transaction did not commit).
+      return reply.status(503).header('retry-after', '1').send({ error: 'unavailable', message: 'the database is unavailable; retry shortly' } satisfies ErrorBody);
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ error: 'internal_error', message: 'internal error; see the service log' } satisfies ErrorBody);

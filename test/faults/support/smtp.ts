@@ -1,0 +1,46 @@
+/*
+ * An SMTP server for the notification service that accepts every message except those to
+ * the recipients a scenario marks as poison, which it refuses permanently (550) at RCPT TO:
+ * a handler failure that no retry can fix, produced without touching the service's code.
+ */
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface SelectiveSmtp {
+  url: string;
+  /** Messages accepted so far. */
+  accepted(): number;
+  /** Recipients refused so far (one per attempt). */
+  refused(): string[];
+  close(): Promise<void>;
+}
+
+export async function startSelectiveSmtp(isPoison: (recipient: string) => boolean): Promise<SelectiveSmtp> {
+  let accepted = 0;
+  const refused: string[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      if (!isPoison(address.address)) return callback();
+      refused.push(address.address);
+      callback(Object.assign(new Error(`mailbox ${address.address} refuses all mail (fault test)`), { responseCode: 550 }));
+    },
+    onData(stream, _session, callback) {
+      stream.on('data', () => {});
+      stream.on('end', () => {
+        accepted++;
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.server.address() as AddressInfo;
+  return {
+    url: `smtp://127.0.0.1:${port}`,
+    accepted: () => accepted,
+    refused: () => [...refused],
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
