@@ -71,7 +71,7 @@ async function startOwnSystem(): Promise<Running> {
   const exchange = `${id}.order.topic`;
   const ports = { order: await freePort(), payment: await freePort(), inventory: await freePort(), notification: await freePort() };
   const children: ChildProcess[] = services.map((service) =>
-    spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
+    spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', `services/${service}/src/main.ts`], {
       env: {
         ...process.env,
         DATABASE_URL: dbUrl(service),
@@ -148,6 +148,20 @@ function cpuMs(pids: number[]): number {
   }, 0);
 }
 
+/** Processes of the servers that share this machine, by command name, for their CPU per saga. */
+function pidsNamed(name: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -213,6 +227,8 @@ async function main() {
   let accepted = 0;
   let rejected = 0;
   const cpuBefore = cpuMs(system.pids());
+  const serverPids = { postgres: pidsNamed('postgres'), rabbitmq: pidsNamed('beam.smp'), bench: [process.pid] };
+  const serverBefore = Object.fromEntries(Object.entries(serverPids).map(([name, pids]) => [name, cpuMs(pids)]));
   const highStart = performance.now();
   const deadline = highStart + seconds * 1000;
   await Promise.all(
@@ -227,6 +243,10 @@ async function main() {
   );
   const elapsed = (performance.now() - highStart) / 1000;
   const cpu = cpuMs(system.pids()) - cpuBefore;
+  const sagas = Math.max(1, high.length);
+  const serverCpuMsPerSaga = Object.fromEntries(
+    Object.entries(serverPids).map(([name, pids]) => [name, (cpuMs(name === 'postgres' ? pidsNamed('postgres') : pids) - serverBefore[name]!) / sagas]),
+  );
 
   await connection.close();
   await system.stop();
@@ -244,7 +264,9 @@ async function main() {
       p50: percentile(high, 50),
       p95: percentile(high, 95),
       p99: percentile(high, 99),
-      nodeCpuMsPerSaga: cpu / Math.max(1, high.length),
+      nodeCpuMsPerSaga: cpu / sagas,
+      // Where the rest of the two cores went: PostgreSQL, RabbitMQ and this load generator.
+      otherCpuMsPerSaga: serverCpuMsPerSaga,
     },
   };
   const ms = (value: number) => `${value.toFixed(1)} ms`;
@@ -254,6 +276,11 @@ async function main() {
       `${result.saturation.acceptedPerSecond.toFixed(0)} orders/s accepted (${rejected} rejected), ` +
       `p50 ${ms(result.saturation.p50)}, p95 ${ms(result.saturation.p95)}, p99 ${ms(result.saturation.p99)}, ` +
       `Node CPU ${result.saturation.nodeCpuMsPerSaga.toFixed(2)} ms/saga (four services)`,
+  );
+  console.log(
+    `CPU per saga elsewhere: ${Object.entries(serverCpuMsPerSaga)
+      .map(([name, value]) => `${name} ${value.toFixed(2)} ms`)
+      .join(', ')}`,
   );
   console.log(JSON.stringify(result));
 }

@@ -4,7 +4,8 @@
  * MAX_DELIVERY_ATTEMPTS the message goes to the service's dead-letter queue with the reason
  * in `x-dead-letter-reason`. A message that can never succeed (not JSON, not an envelope,
  * an unknown type, a type this service has no handler for) is dead-lettered at once, on
- * attempt 1, with its reason, and no handler ever sees it.
+ * attempt 1, with its reason, and no handler ever sees it; so is one whose handler throws
+ * PermanentFailure.
  */
 import type { ChannelModel, ConsumeMessage, GetMessage } from 'amqplib';
 import amqp from 'amqplib';
@@ -19,6 +20,7 @@ import {
   newEvent,
   on,
   Outbox,
+  PermanentFailure,
   retryDelays,
   serviceTopology,
   type MessagingTables,
@@ -74,6 +76,7 @@ beforeAll(async () => {
     handlers: [
       on('OrderCreated', HANDLER, async ({ event }) => {
         handlerCalls.set(event.eventId, [...(handlerCalls.get(event.eventId) ?? []), performance.now()]);
+        if (event.payload.customerEmail.startsWith('unknown')) throw new PermanentFailure(`no customer ${event.payload.customerEmail}`);
         throw new Error(`card processor unavailable for ${event.eventId}`);
       }),
     ],
@@ -177,6 +180,16 @@ describe('a message that can never succeed', () => {
     expect(String(dead.properties.headers?.[Headers.reason])).toMatch(reason);
     expect(deliveriesOf(messageId)).toHaveLength(1);
     expect(totalHandlerCalls()).toBe(handlerCallsBefore);
+  });
+
+  test('is dead-lettered at once, on attempt 1, with its reason, when the handler throws PermanentFailure', async () => {
+    const created = orderCreated();
+    const event = { ...created, payload: { ...created.payload, customerEmail: 'unknown@example.com' } };
+    await publisher.publishEvent(topology.exchange, event);
+
+    const dead = await deadLettered(event.eventId);
+    expect(dead.properties.headers).toMatchObject({ [Headers.attempt]: 1, [Headers.reason]: 'PermanentFailure: no customer unknown@example.com', [Headers.handler]: HANDLER });
+    expect(handlerCalls.get(event.eventId)).toHaveLength(1);
   });
 
   test('leaves the service queue and its retry queues empty', async () => {

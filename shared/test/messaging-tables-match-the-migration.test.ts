@@ -1,9 +1,9 @@
 /**
  * Contract: the kysely table types the kit compiles against (OutboxTable,
  * ProcessedEventsTable) describe the tables the messaging migration creates. The expected
- * columns below are checked against the types by the compiler (every key of the type,
- * nothing else, and a column is nullable exactly when its selected type admits null), and
- * against information_schema of a freshly migrated database by the test.
+ * columns below are checked against the types by the compiler (`satisfies`: every key of
+ * the type, nothing else, and a column is nullable exactly when its selected type admits
+ * null), and against information_schema of a freshly migrated database by the test.
  */
 import type { Selectable } from 'kysely';
 import type pg from 'pg';
@@ -30,7 +30,7 @@ const outboxColumns = {
   envelope: { type: 'jsonb', nullable: 'NO' },
   headers: { type: 'jsonb', nullable: 'NO' },
   created_at: { type: 'timestamp with time zone', nullable: 'NO' },
-  published_at: { type: 'timestamp with time zone', nullable: 'NO' },
+  published_at: { type: 'timestamp with time zone', nullable: 'YES' },
   attempts: { type: 'integer', nullable: 'NO' },
   last_error: { type: 'text', nullable: 'YES' },
 } as const satisfies ColumnsOf<OutboxTable>;
@@ -40,11 +40,6 @@ const processedEventsColumns = {
   handler: { type: 'text', nullable: 'NO' },
   processed_at: { type: 'timestamp with time zone', nullable: 'NO' },
 } as const satisfies ColumnsOf<ProcessedEventsTable>;
-
-// `satisfies` checks each listed column; these check that none of the type's columns is missing from the list.
-type Exactly<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const outboxListsEveryColumn: Exactly<keyof typeof outboxColumns, keyof OutboxTable> = true;
-const processedEventsListsEveryColumn: Exactly<keyof typeof processedEventsColumns, keyof ProcessedEventsTable> = true;
 
 const cleanup = new Cleanup();
 let pool: pg.Pool;
@@ -68,12 +63,10 @@ async function columnsOf(table: string) {
 
 describe('the kysely types of the kit', () => {
   test('OutboxTable has exactly the columns of the migrated outbox table, with their types and nullability', async () => {
-    expect(outboxListsEveryColumn).toBe(true);
     expect(await columnsOf('outbox')).toEqual(outboxColumns);
   });
 
   test('ProcessedEventsTable has exactly the columns of the migrated processed_events table, with their types and nullability', async () => {
-    expect(processedEventsListsEveryColumn).toBe(true);
     expect(await columnsOf('processed_events')).toEqual(processedEventsColumns);
   });
 

@@ -10,6 +10,7 @@ import { deleteTopology, testNames, testServers, waitFor, type TestServers } fro
 import {
   Cleanup,
   createMessagingDatabase,
+  insertOutboxRows,
   metricValue,
   orderCreated,
   orderCreatedEvents,
@@ -42,10 +43,11 @@ beforeAll(async () => {
   tap = await tapExchange(servers.amqpUrl, names.exchange);
   cleanup.defer(() => tap.close());
 
-  // Three instances of one service on one database: three relays, three broker connections.
+  // Three instances of one service on one database: three relays, three broker connections, and
+  // (pool of 6) two batches in flight per relay.
   const env = {
     DATABASE_URL: database.url,
-    DATABASE_POOL_SIZE: '4',
+    DATABASE_POOL_SIZE: '6',
     RABBITMQ_URL: servers.amqpUrl,
     ORDER_EXCHANGE: names.exchange,
     QUEUE_PREFIX: names.queuePrefix,
@@ -86,6 +88,16 @@ describe('three relays on one outbox table', () => {
     // Each relay counts what the broker confirmed to it: together exactly the rows, none twice.
     const confirmed = await Promise.all(instances.map(({ service }) => metricValue(service.url, 'outbox_published_total')));
     expect(confirmed.reduce((sum, count) => sum + count, 0)).toBe(ROWS);
+  });
+
+  test(`publish each row of a backlog of ${ROWS}, committed at once, exactly once with several batches in flight per relay`, async () => {
+    const events = orderCreatedEvents(ROWS);
+    await insertOutboxRows(pool, events);
+    for (const { service } of instances) service.relay.wake();
+
+    await waitFor(() => events.every((event) => tap.counts.has(event.eventId)), { message: `all ${ROWS} backlog events on the exchange` });
+    await waitFor(async () => (await outboxCounts(pool)).unpublished === 0, { message: 'every backlog row marked published' });
+    for (const event of events) expect(tap.counts.get(event.eventId), event.eventId).toBe(1);
   });
 
   test('publish the message with the envelope and AMQP properties of the design', async () => {

@@ -10,8 +10,8 @@ import { Broker, ConfirmPublisher, createDatabase, declareTopology, OutboxRelay,
 import { deleteTopology, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreatedEvents, outboxCounts, silentLogger, tapExchange, testPool, type Tap } from './support/harness.ts';
 
-const ROWS = 6000;
-const BATCH = 500;
+const ROWS = 3000;
+const BATCH = 250;
 /** The batch during whose publishing the link is cut (two batches are confirmed before it). */
 const CUT_DURING_BATCH = 3;
 

@@ -4,11 +4,14 @@
  * - poll: with notifications off, a row inserted by another connection (plain SQL, nothing
  *   in the process is woken) is published by the poll alone;
  * - NOTIFY (OUTBOX_NOTIFY=true): a row inserted by another connection that sends pg_notify
- *   is published long before a (deliberately huge) poll interval would have come round.
+ *   is published long before a (deliberately huge) poll interval would have come round;
+ *   and a relay stopped early leaves no LISTEN session behind.
  */
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { testNames, testServers, waitFor, deleteTopology, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, startTestService, tapExchange, testPool } from './support/harness.ts';
+import { ConfirmPublisher, createDatabase, OutboxRelay, type MessagingTables } from '../src/index.ts';
+import { deleteTopology, testNames, testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
+import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, silentLogger, startTestService, tapExchange, testPool } from './support/harness.ts';
 
 /** Long enough that a row delivered within DELIVERED_WITHIN_MS cannot have been found by a poll. */
 const NEVER_POLLS_MS = '600000';
@@ -16,28 +19,33 @@ const DELIVERED_WITHIN_MS = 5_000;
 
 const cleanup = new Cleanup();
 let servers: TestServers;
+let database: TestDatabase;
+let pool: pg.Pool;
 
 beforeAll(async () => {
   servers = await testServers();
+  database = await createMessagingDatabase('relay_wakes');
+  cleanup.defer(() => database.drop());
+  pool = testPool(database.url);
+  cleanup.defer(() => pool.end());
 });
 
 afterAll(() => cleanup.run());
 
-/** A service that only publishes, on its own database and exchange, with a tap on the exchange. */
-async function publishingService(label: string, env: Record<string, string>) {
-  const database = await createMessagingDatabase(label);
-  cleanup.defer(() => database.drop());
+/** A service that only publishes, with its own exchange and a tap on it; stopped and its rows removed when the test ends. */
+async function publishingService(label: string, env: Record<string, string>, onTestFinished: (step: () => Promise<void>) => void) {
   const names = testNames(label);
-  cleanup.defer(() => deleteTopology(servers.amqpUrl, names));
   const tap = await tapExchange(servers.amqpUrl, names.exchange);
-  cleanup.defer(() => tap.close());
-  const pool = testPool(database.url);
-  cleanup.defer(() => pool.end());
   const running = await startTestService({
     env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '3', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, ...env },
   });
-  cleanup.defer(() => running.service.stop());
-  return { ...running, tap, pool };
+  onTestFinished(async () => {
+    await running.service.stop();
+    await tap.close();
+    await deleteTopology(servers.amqpUrl, names);
+    await pool.query('truncate outbox');
+  });
+  return { ...running, tap };
 }
 
 /** Resolves with how long it took the event to reach the exchange. */
@@ -47,8 +55,8 @@ async function delivery(tap: { counts: Map<string, number> }, eventId: string, s
 }
 
 describe('the relay', () => {
-  test('publishes a row committed through the outbox at once, woken in-process (default)', async () => {
-    const { context, tap, config } = await publishingService('wake', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS });
+  test('publishes a row committed through the outbox at once, woken in-process (default)', async ({ onTestFinished }) => {
+    const { context, tap, config } = await publishingService('wake', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(false);
 
     for (let round = 0; round < 3; round++) {
@@ -59,8 +67,8 @@ describe('the relay', () => {
     }
   });
 
-  test('publishes a row inserted by another connection, without any wake, by polling alone', async () => {
-    const { tap, pool, config } = await publishingService('poll', { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' });
+  test('publishes a row inserted by another connection, without any wake, by polling alone', async ({ onTestFinished }) => {
+    const { tap, config } = await publishingService('poll', { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' }, onTestFinished);
     expect(config.OUTBOX_POLL_INTERVAL_MS).toBe(50);
 
     for (let round = 0; round < 3; round++) {
@@ -71,8 +79,8 @@ describe('the relay', () => {
     }
   });
 
-  test('with OUTBOX_NOTIFY, publishes a row inserted and notified by another connection long before the poll', async () => {
-    const { tap, pool, config } = await publishingService('notify', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' });
+  test('with OUTBOX_NOTIFY, publishes a row inserted and notified by another connection long before the poll', async ({ onTestFinished }) => {
+    const { tap, config } = await publishingService('notify', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(true);
     await waitFor(
       async () => (await pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 1,
@@ -87,5 +95,21 @@ describe('the relay', () => {
       await insertOutboxRows(pool, [event], { notify: true });
       expect(await delivery(tap, event.eventId, started)).toBeLessThan(DELIVERED_WITHIN_MS);
     }
+  });
+
+  test('stopped while its LISTEN connection is still opening, leaves no session behind', async () => {
+    const kit = createDatabase<MessagingTables>(database.url, 2);
+    cleanup.defer(() => kit.close());
+    for (let round = 0; round < 3; round++) {
+      // No broker: each drain returns at once, so stop() comes before the listener has connected.
+      const relay = new OutboxRelay({ db: kit.db, publisher: new ConfirmPublisher(1000), exchange: 'unused', batchSize: 10, pollIntervalMs: 50, logger: silentLogger, listenUrl: database.url });
+      relay.start();
+      await relay.stop();
+    }
+    // stop() has resolved: a listener still connected now would stay open for good.
+    await waitFor(async () => (await pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 0, {
+      timeoutMs: 5_000,
+      message: 'every LISTEN session to end',
+    });
   });
 });

@@ -13,7 +13,7 @@ import { deleteTopology, testNames, testServers, waitFor, type TestServers } fro
 import { Cleanup, createMessagingDatabase, orderCreatedEvents, rawPublisher, testPool, testSettings, type RawPublisher } from './support/harness.ts';
 import { startFixture, type ServiceProcess } from './support/processes.ts';
 
-const MESSAGES = 600;
+const MESSAGES = 400;
 const CHUNK = 20;
 const SIGTERM_AFTER = 60;
 
@@ -69,10 +69,14 @@ test('SIGTERM mid-stream: a second process finishes the stream, every effect is 
   const first = await startServiceProcess();
   const events = orderCreatedEvents(MESSAGES);
 
-  // A steady stream, in chunks, that goes on while the first process shuts down and the second starts.
+  // A steady stream, in chunks, that goes on while the first process shuts down and the second starts:
+  // its second half waits until the signal has been sent.
   let fed = 0;
+  let signalled!: () => void;
+  const sigtermSent = new Promise<void>((resolve) => (signalled = resolve));
   const feeding = (async () => {
     for (let offset = 0; offset < events.length; offset += CHUNK) {
+      if (offset === MESSAGES / 2) await sigtermSent;
       await Promise.all(events.slice(offset, offset + CHUNK).map((event) => publisher.publishEvent(topology.exchange, event)));
       fed += CHUNK;
       await new Promise((resolve) => setTimeout(resolve, 60)); // pacing the load (about 300 messages/s), not synchronising
@@ -81,6 +85,7 @@ test('SIGTERM mid-stream: a second process finishes the stream, every effect is 
 
   await waitFor(async () => (await effectCount()) >= SIGTERM_AFTER, { message: `${SIGTERM_AFTER} messages handled by the first process` });
   first.child.kill('SIGTERM');
+  signalled();
   expect(await first.exited, first.stderr()).toBe(0);
   expect(first.stdout()).toContain('"msg":"stopped"');
   expect(fed, 'the stream was still going when the first process stopped').toBeLessThan(MESSAGES);

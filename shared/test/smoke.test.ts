@@ -1,15 +1,17 @@
 import { Type } from 'typebox';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { loadConfig, messagingSettings, migrateDatabase, newEvent, on, startService, type MessagingTables, type RunningService } from '../src/index.ts';
-import { createTestDatabase, deleteBrokerObjects, testNames, testServers, waitFor, type TestDatabase } from '../src/testing/index.ts';
+import { createTestDatabase, deleteTopology, testNames, testServers, waitFor, type TestDatabase } from '../src/testing/index.ts';
 import { v7 } from 'uuid';
 
 let database: TestDatabase;
 let service: RunningService;
+let amqpUrl: string;
 const seen: string[] = [];
 
 beforeAll(async () => {
   const servers = await testServers();
+  amqpUrl = servers.amqpUrl;
   database = await createTestDatabase('smoke');
   await migrateDatabase({ databaseUrl: database.url, service: 'none' });
   const names = testNames('smoke');
@@ -24,6 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await service?.stop();
+  if (service?.topology) await deleteTopology(amqpUrl, service.topology);
   await database?.drop();
 });
 

@@ -16,6 +16,11 @@ export interface RelayOptions {
   metrics?: Metrics;
   /** When set, the relay also LISTENs for rows committed by other processes. */
   listenUrl?: string;
+  /**
+   * Batches in flight at once, each claimed in its own transaction (one pool connection each):
+   * while one waits for its confirms, the next is claimed and published. Default 1.
+   */
+  maxInFlightBatches?: number;
   /** Test hook: runs after a batch is confirmed by the broker and before it is marked published. */
   afterPublish?: (eventIds: string[]) => Promise<void> | void;
 }
@@ -31,18 +36,29 @@ interface ClaimedRow {
 /**
  * Moves committed outbox rows to the broker. Woken in-process after each commit (and by
  * LISTEN/NOTIFY when enabled), with a poll as the fallback; each wake drains the table.
- * A batch is claimed FOR UPDATE SKIP LOCKED, so any number of relays share a table without
- * publishing a row twice; rows are marked published only once the broker confirmed them,
- * so a crash anywhere leaves them to be published again (consumers deduplicate).
+ * A batch is claimed FOR UPDATE SKIP LOCKED, so any number of relays (and the batches one
+ * relay keeps in flight while working off a backlog) share a table without publishing a
+ * row twice; rows are marked published only once the broker confirmed them, so a crash
+ * anywhere leaves them to be published again (consumers deduplicate).
  */
 export class OutboxRelay {
   private running = false;
   private woken = false;
   private wakeUp: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  /**
+   * Drains running now. A wake starts one when none runs (a wake during a drain makes it go round once more);
+   * a full batch, the sign of a backlog, starts another, up to maxInFlightBatches. Wakes under steady load
+   * thus do not split the rows into ever smaller batches.
+   */
+  private readonly lanes = new Set<Promise<void>>();
+  private backlog = false;
+  private readonly maxLanes: number;
   private listener: pg.Client | undefined;
 
-  constructor(private readonly options: RelayOptions) {}
+  constructor(private readonly options: RelayOptions) {
+    this.maxLanes = Math.max(1, options.maxInFlightBatches ?? 1);
+  }
 
   start(): void {
     if (this.running) return;
@@ -81,19 +97,31 @@ export class OutboxRelay {
   }
 
   private async run(): Promise<void> {
+    let pollDue = true; // drain once at start
     while (this.running) {
-      this.woken = false;
-      await this.drainSafely();
-      if (this.woken || !this.running) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollIntervalMs);
+      const idle = this.lanes.size === 0;
+      if ((idle && (this.woken || pollDue)) || (this.backlog && this.lanes.size < this.maxLanes)) {
+        this.woken = false;
+        pollDue = false;
+        this.backlog = false;
+        const lane: Promise<void> = this.drainSafely().finally(() => {
+          this.lanes.delete(lane);
+          this.wakeUp?.();
+        });
+        this.lanes.add(lane);
+        continue;
+      }
+      // Sleep until a wake, the end of a drain, or (only when none is running) the poll interval.
+      pollDue = await new Promise<boolean>((resolve) => {
+        const timer = this.lanes.size === 0 ? setTimeout(() => resolve(true), this.options.pollIntervalMs) : undefined;
         this.wakeUp = () => {
           clearTimeout(timer);
-          resolve();
+          resolve(false);
         };
       });
       this.wakeUp = undefined;
     }
+    await Promise.all(this.lanes);
     await this.drainSafely();
   }
 
@@ -115,6 +143,11 @@ export class OutboxRelay {
         where published_at is null order by id limit ${batchSize}
         for update skip locked`.execute(trx);
       if (rows.length === 0) return { claimed: 0, published: 0 };
+      // A full batch suggests more rows are waiting: let another drain claim them while this one publishes.
+      if (rows.length === batchSize && this.running && this.lanes.size < this.maxLanes) {
+        this.backlog = true;
+        this.wakeUp?.();
+      }
 
       const started = performance.now();
       const outcomes = await publisher.publishAll(rows.map((row) => toMessage(exchange, row)));
@@ -152,9 +185,11 @@ export class OutboxRelay {
         await client.connect();
         client.on('notification', () => this.wake());
         await client.query(`listen ${OUTBOX_NOTIFY_CHANNEL}`);
-        this.listener = client;
-        this.wake(); // rows may have been committed while we were not listening
-        await closed;
+        if (this.running) {
+          this.listener = client;
+          this.wake(); // rows may have been committed while we were not listening
+          await closed;
+        } // else stopped while connecting: stop() found no listener to end, so it is ended below
       } catch (error) {
         this.options.logger.warn({ err: (error as Error).message }, 'outbox listener failed; polling covers the gap');
       }
