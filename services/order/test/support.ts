@@ -7,7 +7,7 @@ import {
   type EventType,
   type RunningService,
 } from '@checkout-saga/shared';
-import { createTestDatabase, deleteBrokerObjects, testNames, testServers, waitFor, type TestDatabase } from '@checkout-saga/shared/testing';
+import { createTestDatabase, deleteBrokerObjects, publishEnvelopes, testNames, testServers, waitFor, type TestDatabase } from '@checkout-saga/shared/testing';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
@@ -93,16 +93,7 @@ export async function startOrderHarness(label: string, env: Env = {}): Promise<O
       db: running.db,
       database,
       published,
-      publish: async (event) => {
-        channel.publish(names.exchange, routingKeyOf(event.type), Buffer.from(JSON.stringify(event)), {
-          messageId: event.eventId,
-          type: event.type,
-          correlationId: event.sagaId,
-          contentType: 'application/json',
-          persistent: true,
-        });
-        await channel.waitForConfirms();
-      },
+      publish: (event) => publishEnvelopes(channel, names.exchange, [event]),
       metric: async (name, labels = {}) => {
         const text = await (await fetch(`${running.url}/metrics`)).text();
         const line = text
