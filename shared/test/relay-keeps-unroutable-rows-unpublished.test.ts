@@ -7,8 +7,8 @@ import type pg from 'pg';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newEvent } from '../src/index.ts';
-import { deleteTopology, testNames, testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, orderCreatedEvents, outboxCounts, startTestService, tapExchange, testPool } from './support/harness.ts';
+import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
+import { Cleanup, createMessagingDatabase, orderCreatedEvents, outboxCounts, publishingService, testPool } from './support/harness.ts';
 
 const cleanup = new Cleanup();
 let servers: TestServers;
@@ -25,21 +25,6 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.run());
 
-/** A service that only publishes, to an exchange with a tap declared but bound to nothing yet; stopped and its rows removed when the test ends. */
-async function publishingService(label: string, env: Record<string, string>, onTestFinished: (step: () => Promise<void>) => void) {
-  const names = testNames(label);
-  const tap = await tapExchange(servers.amqpUrl, names.exchange, []);
-  const running = await startTestService({
-    env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '3', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, ...env },
-  });
-  onTestFinished(async () => {
-    await running.service.stop();
-    await tap.close();
-    await deleteTopology(servers.amqpUrl, names);
-    await pool.query('truncate outbox');
-  });
-  return { ...running, tap };
-}
 
 function paymentFailed() {
   return newEvent('PaymentFailed', { sagaId: v7(), orderId: v7() }, { reason: 'declined', amountMinor: 50, currency: 'EUR' });
@@ -47,7 +32,7 @@ function paymentFailed() {
 
 describe('an unroutable message', () => {
   test('keeps its row unpublished with last_error naming it unroutable, and is published once a queue is bound', async ({ onTestFinished }) => {
-    const { context, tap } = await publishingService('unroutable', { OUTBOX_POLL_INTERVAL_MS: '100' }, onTestFinished);
+    const { context, tap } = await publishingService({ servers, database, pool }, { label: 'unroutable', env: { OUTBOX_POLL_INTERVAL_MS: '100' }, patterns: [] }, onTestFinished);
     const [event] = orderCreatedEvents(1);
     await context.outbox.transaction((trx) => context.outbox.enqueue(trx, event!));
 
@@ -70,7 +55,7 @@ describe('an unroutable message', () => {
 
   test('does not hold back the routable rows behind it', async ({ onTestFinished }) => {
     // Batches of 20 and no poll worth the name: only the one commit wakes the relay.
-    const { context, tap } = await publishingService('unroutable-head', { OUTBOX_BATCH_SIZE: '20', OUTBOX_POLL_INTERVAL_MS: '600000' }, onTestFinished);
+    const { context, tap } = await publishingService({ servers, database, pool }, { label: 'unroutable-head', env: { OUTBOX_BATCH_SIZE: '20', OUTBOX_POLL_INTERVAL_MS: '600000' }, patterns: [] }, onTestFinished);
     await tap.bind('order.created');
     const poison = paymentFailed();
     const routable = orderCreatedEvents(100);

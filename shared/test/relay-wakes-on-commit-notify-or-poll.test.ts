@@ -10,8 +10,8 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ConfirmPublisher, createDatabase, OutboxRelay, type MessagingTables } from '../src/index.ts';
-import { deleteTopology, testNames, testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, silentLogger, startTestService, tapExchange, testPool } from './support/harness.ts';
+import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
+import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, publishingService, silentLogger, testPool } from './support/harness.ts';
 
 /** Long enough that a row delivered within DELIVERED_WITHIN_MS cannot have been found by a poll. */
 const NEVER_POLLS_MS = '600000';
@@ -32,21 +32,6 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.run());
 
-/** A service that only publishes, with its own exchange and a tap on it; stopped and its rows removed when the test ends. */
-async function publishingService(label: string, env: Record<string, string>, onTestFinished: (step: () => Promise<void>) => void) {
-  const names = testNames(label);
-  const tap = await tapExchange(servers.amqpUrl, names.exchange);
-  const running = await startTestService({
-    env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '3', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, ...env },
-  });
-  onTestFinished(async () => {
-    await running.service.stop();
-    await tap.close();
-    await deleteTopology(servers.amqpUrl, names);
-    await pool.query('truncate outbox');
-  });
-  return { ...running, tap };
-}
 
 /** Resolves with how long it took the event to reach the exchange. */
 async function delivery(tap: { counts: Map<string, number> }, eventId: string, since: number): Promise<number> {
@@ -56,7 +41,7 @@ async function delivery(tap: { counts: Map<string, number> }, eventId: string, s
 
 describe('the relay', () => {
   test('publishes a row committed through the outbox at once, woken in-process (default)', async ({ onTestFinished }) => {
-    const { context, tap, config } = await publishingService('wake', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS }, onTestFinished);
+    const { context, tap, config } = await publishingService({ servers, database, pool }, { label: 'wake', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS } }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(false);
 
     for (let round = 0; round < 3; round++) {
@@ -68,7 +53,7 @@ describe('the relay', () => {
   });
 
   test('publishes a row inserted by another connection, without any wake, by polling alone', async ({ onTestFinished }) => {
-    const { tap, config } = await publishingService('poll', { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' }, onTestFinished);
+    const { tap, config } = await publishingService({ servers, database, pool }, { label: 'poll', env: { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' } }, onTestFinished);
     expect(config.OUTBOX_POLL_INTERVAL_MS).toBe(50);
 
     for (let round = 0; round < 3; round++) {
@@ -80,7 +65,7 @@ describe('the relay', () => {
   });
 
   test('with OUTBOX_NOTIFY, publishes a row inserted and notified by another connection long before the poll', async ({ onTestFinished }) => {
-    const { tap, config } = await publishingService('notify', { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' }, onTestFinished);
+    const { tap, config } = await publishingService({ servers, database, pool }, { label: 'notify', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' } }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(true);
     await waitFor(
       async () => (await pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 1,

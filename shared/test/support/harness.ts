@@ -26,7 +26,7 @@ import {
   type ServiceContext,
   type ServiceName,
 } from '../../src/index.ts';
-import { createTestDatabase, type TestDatabase } from '../../src/testing/index.ts';
+import { createTestDatabase, deleteTopology, testNames, type TestDatabase, type TestServers } from '../../src/testing/index.ts';
 
 /** Logs of the code under test stay out of the test output. */
 export const silentLogger: Logger = createLogger('test', 'silent');
@@ -241,4 +241,29 @@ export class Cleanup {
     if (failures.length === 1) throw failures[0];
     if (failures.length > 1) throw new AggregateError(failures, 'cleanup failed');
   }
+}
+
+/**
+ * A service that only publishes, on its own exchange with a tap (bound to `patterns`), on a
+ * shared database; when the test ends it is stopped, its broker objects deleted and the
+ * outbox emptied for the next test.
+ */
+export async function publishingService(
+  shared: { servers: TestServers; database: TestDatabase; pool: pg.Pool },
+  options: { label: string; env: Record<string, string>; patterns?: readonly string[] },
+  onTestFinished: (step: () => Promise<void>) => void,
+) {
+  const { servers, database, pool } = shared;
+  const names = testNames(options.label);
+  const tap = await tapExchange(servers.amqpUrl, names.exchange, options.patterns);
+  const running = await startTestService({
+    env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '3', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, ...options.env },
+  });
+  onTestFinished(async () => {
+    await running.service.stop();
+    await tap.close();
+    await deleteTopology(servers.amqpUrl, names);
+    await pool.query('truncate outbox');
+  });
+  return { ...running, tap };
 }
