@@ -17,7 +17,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import amqp from 'amqplib';
 import { v4 } from 'uuid';
-import { createDatabase, migrateDatabase } from '@checkout-saga/shared';
+import { Type } from 'typebox';
+import { createDatabase, loadConfig, messagingSettings, migrateDatabase, retryDelays, serviceTopology } from '@checkout-saga/shared';
+import { deleteTopology } from '@checkout-saga/shared/testing';
 import { seedProducts, type InventoryTables } from '@checkout-saga/inventory';
 
 const { values: args } = parseArgs({
@@ -99,17 +101,11 @@ async function startOwnSystem(): Promise<Running> {
     pids: () => children.map((child) => child.pid!),
     async stop() {
       await Promise.all(children.map((child) => new Promise((resolve) => { child.once('exit', resolve); child.kill('SIGTERM'); })));
-      const connection = await amqp.connect(amqpUrl);
+      // The services read their retry schedule from this environment: the kit names their queues from it.
+      const delays = retryDelays(loadConfig(Type.Object(messagingSettings('order', 0)), process.env));
       for (const service of services) {
-        for (const suffix of ['', '.dlq', '.retry.1000ms', '.retry.2000ms', '.retry.4000ms', '.retry.8000ms']) {
-          const channel = await connection.createChannel();
-          await channel.deleteQueue(`${id}.${service}${suffix}`).catch(() => {});
-          await channel.close().catch(() => {});
-        }
+        await deleteTopology(amqpUrl, serviceTopology({ exchange, queuePrefix: `${id}.`, service, consumes: [], retryDelaysMs: delays }));
       }
-      const channel = await connection.createChannel();
-      await channel.deleteExchange(exchange).catch(() => {});
-      await connection.close();
       const { default: pg } = await import('pg');
       const admin = new pg.Client({ connectionString: pgServer });
       await admin.connect();
