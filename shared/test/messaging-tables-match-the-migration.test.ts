@@ -31,6 +31,7 @@ const outboxColumns = {
   headers: { type: 'jsonb', nullable: 'NO' },
   created_at: { type: 'timestamp with time zone', nullable: 'NO' },
   published_at: { type: 'timestamp with time zone', nullable: 'YES' },
+  claimed_until: { type: 'timestamp with time zone', nullable: 'YES' },
   attempts: { type: 'integer', nullable: 'NO' },
   last_error: { type: 'text', nullable: 'YES' },
 } as const satisfies ColumnsOf<OutboxTable>;

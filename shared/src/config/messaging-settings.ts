@@ -31,12 +31,14 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
     OUTBOX_POLL_INTERVAL_MS: int(1000, 10, 'milliseconds between outbox polls, at least 10'),
     OUTBOX_BATCH_SIZE: int(500, 1, 'rows the relay claims per batch, 1 to 5000', 5000),
     OUTBOX_NOTIFY: Type.Boolean({ default: false, description: 'true to also wake relays by LISTEN/NOTIFY (costs commit throughput), else false' }),
+    OUTBOX_CLAIM_MS: int(10_000, 100, "milliseconds a committing process keeps its new outbox rows to itself before any relay may publish them, at least 100"),
     OUTBOX_CONFIRM_TIMEOUT_MS: int(5000, 100, 'milliseconds to wait for a publish confirm, at least 100'),
     OUTBOX_RETENTION_MS: int(86_400_000, 0, 'milliseconds to keep published outbox rows'),
     INBOX_RETENTION_MS: int(7 * 86_400_000, 60_000, 'milliseconds to keep processed_events rows; longer than the whole retry schedule'),
     MAX_DELIVERY_ATTEMPTS: int(5, 1, 'attempts before a failing message is dead-lettered, 1 to 20', 20),
     RETRY_BASE_DELAY_MS: int(1000, 10, 'milliseconds before the first retry (doubled for each further one), at least 10'),
-    CONSUMER_PREFETCH: int(32, 1, 'messages handled at once per consumer, 1 to 1000', 1000),
+    CONSUMER_PREFETCH: int(64, 1, 'messages handled at once per consumer, 1 to 1000', 1000),
+    CONSUMER_BATCH_SIZE: int(16, 1, 'messages applied in one transaction, 1 to 1000', 1000),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 'milliseconds graceful shutdown may take before the process exits anyway'),
   };
 }

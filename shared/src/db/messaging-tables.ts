@@ -13,6 +13,7 @@ export interface OutboxTable {
   headers: ColumnType<Record<string, string>, string | undefined, string>;
   created_at: Generated<Date>;
   published_at: Date | null;
+  claimed_until: Date | null;
   attempts: Generated<number>;
   last_error: string | null;
 }

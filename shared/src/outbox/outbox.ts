@@ -5,39 +5,88 @@ import type { MessagingTables } from '../db/messaging-tables.ts';
 
 export const OUTBOX_NOTIFY_CHANNEL = 'outbox';
 
+/** One outbox row as the relay publishes it: the envelope already serialised, exactly as stored. */
+export interface OutboxMessage {
+  eventId: string;
+  routingKey: string;
+  type: string;
+  sagaId: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** An event to add to the outbox, with the message headers it travels with (traceparent). */
+export interface OutboxEntry {
+  event: Envelope;
+  headers: Record<string, string>;
+}
+
+export interface OutboxOptions {
+  notify: boolean;
+  /** Called after every transaction `transaction()` commits, with the messages it added (often none). */
+  onCommit(messages: readonly OutboxMessage[]): void;
+  /**
+   * When set, new rows are claimed for this long by this process: its relay publishes them
+   * straight from memory after the commit (OutboxRelay.publishCommitted), and other relays
+   * leave them alone until the claim runs out.
+   */
+  claimMs?: number;
+}
+
 /**
  * The write side of the outbox. `enqueue` adds events to the caller's transaction;
- * `transaction` runs a unit of work and, once it has committed with events in it, wakes
- * the relay in this process directly: no database round trip and no wait for a poll.
+ * `transaction` runs a unit of work and, once it has committed, hands the messages it added
+ * to `onCommit`: no database round trip and no wait for a poll.
  */
 export class Outbox<DB extends MessagingTables> {
-  private readonly dirty = new WeakSet<object>();
+  private readonly added = new WeakMap<object, OutboxMessage[]>();
   private readonly commitListeners: (() => void)[] = [];
 
   constructor(
     private readonly db: Kysely<DB>,
-    private readonly options: { onCommit: () => void; notify: boolean },
+    private readonly options: OutboxOptions,
   ) {}
 
-  async enqueue(trx: Transaction<DB>, events: Envelope | readonly Envelope[], headers: Record<string, string> = {}): Promise<void> {
+  enqueue(trx: Transaction<DB>, events: Envelope | readonly Envelope[], headers: Record<string, string> = {}): Promise<void> {
     const list = Array.isArray(events) ? events : [events as Envelope];
-    if (list.length === 0) return;
+    return this.enqueueEach(
+      trx,
+      list.map((event) => ({ event, headers })),
+    );
+  }
+
+  /** Adds events with headers of their own (a batch of handlers, each continuing its message's trace), in one statement. */
+  async enqueueEach(trx: Transaction<DB>, entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    const messages = entries.map(({ event, headers }) => ({
+      eventId: event.eventId,
+      routingKey: routingKeyOf(event.type),
+      type: event.type,
+      sagaId: event.sagaId,
+      body: JSON.stringify(event),
+      headers,
+    }));
+    const { claimMs } = this.options;
+    const claimedUntil = claimMs === undefined ? null : sql<Date>`clock_timestamp() + ${claimMs}::integer * interval '1 millisecond'`;
     const kit = trx as unknown as Transaction<MessagingTables>;
     await kit
       .insertInto('outbox')
       .values(
-        list.map((event) => ({
-          event_id: event.eventId,
-          routing_key: routingKeyOf(event.type),
-          envelope: JSON.stringify(event),
-          headers: JSON.stringify(headers),
+        messages.map((message) => ({
+          event_id: message.eventId,
+          routing_key: message.routingKey,
+          envelope: message.body,
+          headers: JSON.stringify(message.headers),
           published_at: null,
+          claimed_until: claimedUntil,
           last_error: null,
         })),
       )
       .execute();
     if (this.options.notify) await sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.execute(kit);
-    this.dirty.add(trx);
+    const added = this.added.get(trx);
+    if (added) added.push(...messages);
+    else this.added.set(trx, messages);
   }
 
   /** Calls `listener` after every transaction `transaction()` commits, with or without events (read models, live views). */
@@ -45,15 +94,15 @@ export class Outbox<DB extends MessagingTables> {
     this.commitListeners.push(listener);
   }
 
-  /** Runs `work` in one transaction; events it enqueued are handed to the relay as soon as it commits. */
+  /** Runs `work` in one transaction; the messages it enqueued are handed on as soon as it commits. */
   async transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-    let wrote = false;
+    let added: OutboxMessage[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
       const value = await work(trx);
-      wrote = this.dirty.has(trx);
+      added = this.added.get(trx) ?? [];
       return value;
     });
-    if (wrote) this.options.onCommit();
+    this.options.onCommit(added);
     for (const listener of this.commitListeners) listener();
     return result;
   }

@@ -1,10 +1,10 @@
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import type { ConfirmPublisher, OutboundMessage } from '../broker/confirm-publisher.ts';
+import type { ConfirmPublisher, OutboundMessage, PublishOutcome } from '../broker/confirm-publisher.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { OUTBOX_NOTIFY_CHANNEL } from './outbox.ts';
+import { OUTBOX_NOTIFY_CHANNEL, type OutboxMessage } from './outbox.ts';
 
 export interface RelayOptions {
   db: Kysely<MessagingTables>;
@@ -25,21 +25,25 @@ export interface RelayOptions {
   afterPublish?: (eventIds: string[]) => Promise<void> | void;
 }
 
-interface ClaimedRow {
+interface ClaimedRow extends OutboxMessage {
   id: number;
-  event_id: string;
-  routing_key: string;
-  envelope: { type: string; sagaId: string };
-  headers: Record<string, string>;
 }
 
 /**
- * Moves committed outbox rows to the broker. Woken in-process after each commit (and by
- * LISTEN/NOTIFY when enabled), with a poll as the fallback; each wake drains the table.
- * A batch is claimed FOR UPDATE SKIP LOCKED, so any number of relays (and the batches one
- * relay keeps in flight while working off a backlog) share a table without publishing a
- * row twice; rows are marked published only once the broker confirmed them, so a crash
- * anywhere leaves them to be published again (consumers deduplicate).
+ * Moves committed outbox rows to the broker, two ways.
+ *
+ * Rows committed through this process's Outbox arrive in memory (publishCommitted): they are
+ * published at once, and marked in one UPDATE per round of confirms. Their claim keeps other
+ * relays off them meanwhile; the database is not read at all on this path.
+ *
+ * Everything else (rows of a process that died before publishing, rows the broker refused,
+ * rows written by plain SQL) is drained from the table: woken by the poll, by LISTEN/NOTIFY
+ * when enabled, and by a failure on the first path. A batch is claimed FOR UPDATE SKIP LOCKED,
+ * so any number of relays (and the batches one relay keeps in flight while working off a
+ * backlog) share a table without publishing a row twice.
+ *
+ * Either way a row is marked published only once the broker confirmed it, so a crash anywhere
+ * leaves it to be published again (consumers deduplicate).
  */
 export class OutboxRelay {
   private running = false;
@@ -55,6 +59,11 @@ export class OutboxRelay {
   private backlog = false;
   private readonly maxLanes: number;
   private listener: pg.Client | undefined;
+  /** Publishes of committed messages waiting for their confirms. */
+  private readonly direct = new Set<Promise<void>>();
+  /** Confirmed event ids not yet marked, and the UPDATE marking the previous ones (one at a time, so marks coalesce). */
+  private unmarked: string[] = [];
+  private marking: Promise<void> | undefined;
 
   constructor(private readonly options: RelayOptions) {
     this.maxLanes = Math.max(1, options.maxInFlightBatches ?? 1);
@@ -73,10 +82,23 @@ export class OutboxRelay {
     this.wakeUp?.();
   }
 
-  /** Stops after one last drain, so what was committed before shutdown is published now rather than by the next instance. */
+  /**
+   * Publishes messages whose transaction has just committed with claimed rows (Outbox with
+   * claimMs). When it cannot (stopped, broker away), or the broker refuses them, the claims
+   * are released so the table drain takes the rows.
+   */
+  publishCommitted(messages: readonly OutboxMessage[]): void {
+    if (messages.length === 0) return;
+    const work = this.publishDirect(messages).finally(() => this.direct.delete(work));
+    this.direct.add(work);
+  }
+
+  /** Stops after the committed messages in hand are confirmed and marked and one last drain, so what was committed before shutdown is published now rather than by the next instance. */
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    await Promise.all(this.direct);
+    await this.marking;
     this.wake();
     await this.loop;
     const listener = this.listener;
@@ -134,13 +156,63 @@ export class OutboxRelay {
     }
   }
 
+  private async publishDirect(messages: readonly OutboxMessage[]): Promise<void> {
+    const { publisher, exchange, metrics } = this.options;
+    const ids = messages.map((message) => message.eventId);
+    if (!this.running || !publisher.isReady) return this.release(ids, 'not connected to the broker');
+    const started = performance.now();
+    const outcomes = await publisher.publishAll(messages.map((message) => toMessage(exchange, message)));
+    metrics?.confirmLatency.observe((performance.now() - started) / 1000);
+    await this.options.afterPublish?.(ids);
+
+    const { confirmed, failed } = sortOutcomes(messages, outcomes, (message) => message.eventId);
+    metrics?.published.inc(confirmed.length);
+    this.unmarked.push(...confirmed);
+    this.marking ??= this.markConfirmed();
+    for (const [error, failedIds] of failed) {
+      metrics?.publishFailures.inc(failedIds.length);
+      await this.release(failedIds, error);
+    }
+  }
+
+  /** Marks confirmed rows published, all that have gathered in one UPDATE, until none are left. */
+  private async markConfirmed(): Promise<void> {
+    try {
+      while (this.unmarked.length > 0) {
+        const ids = this.unmarked;
+        this.unmarked = [];
+        await sql`update outbox set published_at = now(), claimed_until = null where event_id = any(${ids}::uuid[])`
+          .execute(this.options.db)
+          .catch((error: unknown) => {
+            // Left claimed, the rows are published again once their claim runs out: duplicates, which consumers absorb.
+            this.options.logger.warn({ rows: ids.length, err: (error as Error).message }, 'could not mark published outbox rows');
+          });
+      }
+    } finally {
+      this.marking = undefined;
+    }
+  }
+
+  /** Hands rows back to the table drain at once, recording why they were not published. */
+  private async release(ids: string[], error: string): Promise<void> {
+    this.options.logger.warn({ rows: ids.length, err: error }, 'committed outbox rows not published directly; left to the relay drain');
+    await sql`update outbox set claimed_until = null, attempts = attempts + 1, last_error = ${error} where event_id = any(${ids}::uuid[])`
+      .execute(this.options.db)
+      .catch(() => {}); // unreleased, their claim runs out and the poll takes them
+    this.wake();
+  }
+
   private async publishBatch(): Promise<{ claimed: number; published: number }> {
     const { db, publisher, exchange, batchSize, metrics } = this.options;
     if (!publisher.isReady) return { claimed: 0, published: 0 };
     return db.transaction().execute(async (trx) => {
+      // Claimed rows are being published from memory by the process that committed them.
       const { rows } = await sql<ClaimedRow>`
-        select id, event_id, routing_key, envelope, headers from outbox
-        where published_at is null order by id limit ${batchSize}
+        select id, event_id as "eventId", routing_key as "routingKey", envelope->>'type' as type,
+               envelope->>'sagaId' as "sagaId", envelope::text as body, headers
+        from outbox
+        where published_at is null and (claimed_until is null or claimed_until < now())
+        order by id limit ${batchSize}
         for update skip locked`.execute(trx);
       if (rows.length === 0) return { claimed: 0, published: 0 };
       // A full batch suggests more rows are waiting: let another drain claim them while this one publishes.
@@ -152,15 +224,9 @@ export class OutboxRelay {
       const started = performance.now();
       const outcomes = await publisher.publishAll(rows.map((row) => toMessage(exchange, row)));
       metrics?.confirmLatency.observe((performance.now() - started) / 1000);
-      await this.options.afterPublish?.(rows.map((row) => row.event_id));
+      await this.options.afterPublish?.(rows.map((row) => row.eventId));
 
-      const confirmed: number[] = [];
-      const failed = new Map<string, number[]>();
-      outcomes.forEach((outcome, index) => {
-        const id = rows[index]!.id;
-        if (outcome.ok) confirmed.push(id);
-        else failed.set(outcome.error, [...(failed.get(outcome.error) ?? []), id]);
-      });
+      const { confirmed, failed } = sortOutcomes(rows, outcomes, (row) => row.id);
       if (confirmed.length > 0) {
         await sql`update outbox set published_at = now() where id = any(${confirmed}::bigint[])`.execute(trx);
       }
@@ -199,16 +265,28 @@ export class OutboxRelay {
   }
 }
 
-function toMessage(exchange: string, row: ClaimedRow): OutboundMessage {
+/** Splits publish outcomes into the keys of confirmed messages and, per error, the keys of the others. */
+function sortOutcomes<T, K>(items: readonly T[], outcomes: readonly PublishOutcome[], keyOf: (item: T) => K): { confirmed: K[]; failed: Map<string, K[]> } {
+  const confirmed: K[] = [];
+  const failed = new Map<string, K[]>();
+  outcomes.forEach((outcome, index) => {
+    const key = keyOf(items[index]!);
+    if (outcome.ok) confirmed.push(key);
+    else failed.set(outcome.error, [...(failed.get(outcome.error) ?? []), key]);
+  });
+  return { confirmed, failed };
+}
+
+function toMessage(exchange: string, row: OutboxMessage): OutboundMessage {
   const { traceparent } = row.headers;
   return {
     exchange,
-    routingKey: row.routing_key,
-    body: Buffer.from(JSON.stringify(row.envelope)),
+    routingKey: row.routingKey,
+    body: Buffer.from(row.body),
     options: {
-      messageId: row.event_id,
-      type: row.envelope.type,
-      correlationId: row.envelope.sagaId,
+      messageId: row.eventId,
+      type: row.type,
+      correlationId: row.sagaId,
       contentType: 'application/json',
       persistent: true,
       headers: traceparent ? { traceparent } : {},

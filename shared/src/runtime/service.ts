@@ -84,7 +84,11 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     metrics,
     ...(config.OUTBOX_NOTIFY ? { listenUrl: config.DATABASE_URL } : {}),
   });
-  const outbox = new Outbox<DB>(db, { onCommit: () => relay.wake(), notify: config.OUTBOX_NOTIFY });
+  const outbox = new Outbox<DB>(db, {
+    notify: config.OUTBOX_NOTIFY,
+    claimMs: config.OUTBOX_CLAIM_MS,
+    onCommit: (messages) => relay.publishCommitted(messages),
+  });
   const context: ServiceContext<DB, C> = { config, db, outbox, logger, metrics };
 
   const handlers = definition.handlers(context);
