@@ -91,20 +91,38 @@ function envelopes(saga: { sagaId: string; orderId: string }, events: readonly E
  */
 export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, inputEventId: string, emit: Emit): Promise<Decision> {
   const decision = decide(saga, input);
-  if (decision.changed) {
-    await trx
-      .updateTable('sagas')
-      .set({ state: decision.state, reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
-      .where('saga_id', '=', saga.sagaId)
-      .execute();
-    await trx
-      .updateTable('orders')
-      .set({ status: orderStatusOf(decision.state), reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
-      .where('order_id', '=', saga.orderId)
-      .execute();
-  }
   const emitted = envelopes(saga, decision.events);
-  await appendHistory(trx, saga.sagaId, decision, saga.state, [{ type: historyTypeOf(input), eventId: inputEventId }, ...emitted]);
+  // Rows are produced in list order, each taking its own identity and clock_timestamp().
+  const history = [{ type: historyTypeOf(input), eventId: inputEventId }, ...emitted].map((entry) => ({
+    saga_id: saga.sagaId,
+    event_id: entry.eventId,
+    type: entry.type,
+    from_state: saga.state,
+    to_state: decision.state,
+    compensation: decision.compensation,
+  }));
+  if (decision.changed) {
+    // One statement, as each is a round trip. Its parts run in no set order, so updated_at may
+    // read the clock a few microseconds after the history rows; those keep their order.
+    await trx
+      .with('saga_changed', (db) =>
+        db
+          .updateTable('sagas')
+          .set({ state: decision.state, reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
+          .where('saga_id', '=', saga.sagaId),
+      )
+      .with('order_changed', (db) =>
+        db
+          .updateTable('orders')
+          .set({ status: orderStatusOf(decision.state), reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
+          .where('order_id', '=', saga.orderId),
+      )
+      .insertInto('saga_history')
+      .values(history)
+      .execute();
+  } else {
+    await trx.insertInto('saga_history').values(history).execute();
+  }
   await emit(emitted);
   return decision;
 }
