@@ -10,9 +10,9 @@ export { formatMinor, parseAmount, readAmount, MAX_AMOUNT_MINOR, type AmountResu
 export { Broker, type BrokerAttachment } from './broker/broker.ts';
 export { ConfirmPublisher, type OutboundMessage, type PublishOutcome } from './broker/confirm-publisher.ts';
 export { declareTopology, serviceTopology, type ServiceTopology } from './broker/topology.ts';
-export { Outbox, OUTBOX_NOTIFY_CHANNEL } from './outbox/outbox.ts';
+export { Outbox, OUTBOX_NOTIFY_CHANNEL, type OutboxEntry, type OutboxMessage, type OutboxOptions } from './outbox/outbox.ts';
 export { OutboxRelay, type RelayOptions } from './outbox/relay.ts';
-export { claimEvent } from './inbox/inbox.ts';
+export { claimEvent, claimEvents, type InboxKey } from './inbox/inbox.ts';
 export { Consumer, Headers, type ConsumerOptions } from './consumer/consumer.ts';
 export { on, type EventHandler, type HandlerContext } from './consumer/handler.ts';
 export { classifyFailure, describeError, PermanentFailure } from './consumer/failure.ts';

@@ -37,7 +37,9 @@ beforeAll(async () => {
   const names = testNames('consumer-dedup');
   exchange = names.exchange;
   running = await startTestService<EffectsDb>({
-    env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '4', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, CONSUMER_PREFETCH: '8' },
+    env: { DATABASE_URL: database.url, DATABASE_POOL_SIZE: '4', RABBITMQ_URL: servers.amqpUrl, ORDER_EXCHANGE: names.exchange, QUEUE_PREFIX: names.queuePrefix, CONSUMER_PREFETCH: '8',
+      // A transaction per message, several at once: what two instances of a service do to each other's copies.
+      CONSUMER_BATCH_SIZE: '1' },
     handlers: () => [
       on<EffectsDb, 'OrderCreated'>('OrderCreated', HANDLER, async ({ event, trx, emit }) => {
         await trx.insertInto('effects').values({ event_id: event.eventId }).execute();

@@ -82,6 +82,7 @@ beforeAll(async () => {
     ],
     outbox: new Outbox(db.db, { onCommit: () => {}, notify: false }),
     prefetch: 8,
+    batchSize: settings.CONSUMER_BATCH_SIZE,
     maxAttempts: settings.MAX_DELIVERY_ATTEMPTS,
     logger: silentLogger,
   });

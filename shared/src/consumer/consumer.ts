@@ -1,14 +1,15 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
+import type { Transaction } from 'kysely';
 import type { BrokerAttachment } from '../broker/broker.ts';
 import type { ServiceTopology } from '../broker/topology.ts';
 import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
-import { claimEvent } from '../inbox/inbox.ts';
+import { claimEvents } from '../inbox/inbox.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Outbox } from '../outbox/outbox.ts';
+import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
 import { classifyFailure, describeError } from './failure.ts';
 import type { EventHandler } from './handler.ts';
 
@@ -30,6 +31,8 @@ export interface ConsumerOptions<DB extends MessagingTables> {
   /** The service's outbox; absent for a service without a database (its handlers must be non-transactional). */
   outbox?: Outbox<DB>;
   prefetch: number;
+  /** Messages applied in one transaction at most; 1 gives every message its own. */
+  batchSize: number;
   maxAttempts: number;
   logger: Logger;
   metrics?: Metrics;
@@ -38,6 +41,17 @@ export interface ConsumerOptions<DB extends MessagingTables> {
 type Outcome = 'handled' | 'duplicate';
 const CONFLICT_RETRIES = 3;
 
+/** A delivered message, parsed and routed to its handler. */
+interface Delivery<DB extends MessagingTables> {
+  channel: ConfirmChannel;
+  message: ConsumeMessage;
+  event: Envelope;
+  handler: EventHandler<DB, EventType>;
+  attempt: number;
+  traceparent: string | undefined;
+  log: Logger;
+}
+
 /**
  * Consumes a service's queue and routes each message to its handler. A message is acked
  * only after the handler's transaction (inbox row + business change + outbox rows) has
@@ -45,6 +59,13 @@ const CONFLICT_RETRIES = 3;
  * dead-letter queue with its reason once attempts are spent, and only then acked, so it
  * is never lost between the two. Invalid or unknown messages go to the dead-letter queue at
  * once. Database outages do not spend attempts: the message waits and comes back.
+ *
+ * Messages that arrive while a transaction is running are applied together in the next one
+ * (up to batchSize): one inbox insert, one outbox insert and one commit for all of them, which
+ * is most of what a message costs. Under light load every message still gets a transaction of
+ * its own at once. One transaction runs at a time, so two batches of one process never wait on
+ * each other's locks. If a batch fails, each of its messages is applied on its own, so only the
+ * message at fault is retried or dead-lettered.
  */
 export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private channel: ConfirmChannel | undefined;
@@ -52,6 +73,9 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
+  /** Messages for batchable handlers waiting for the running transaction to end. */
+  private waiting: Delivery<DB>[] = [];
+  private applying = false;
 
   constructor(private readonly options: ConsumerOptions<DB>) {
     this.handlers = new Map(options.handlers.map((handler) => [handler.event, handler]));
@@ -73,6 +97,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         this.channel = undefined;
         this.consumerTag = undefined;
       }
+      // Unacked, they are redelivered on the next channel.
+      this.waiting = this.waiting.filter((delivery) => delivery.channel !== channel);
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;
@@ -81,8 +107,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         this.options.logger.error({ queue: this.options.topology.queue }, 'consumer cancelled by the broker (queue deleted?)');
         return;
       }
-      const work = this.deliver(channel, message).finally(() => this.inFlight.delete(work));
-      this.inFlight.add(work);
+      this.receive(channel, message);
     });
     this.consumerTag = consumerTag;
   }
@@ -98,50 +123,91 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const { channel, consumerTag } = this;
     if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => {});
     this.consumerTag = undefined;
-    await Promise.allSettled([...this.inFlight]);
+    // A finishing batch starts the next one, so wait until nothing is left.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     this.channel = undefined;
     await channel?.close().catch(() => {});
   }
 
-  private async deliver(channel: ConfirmChannel, message: ConsumeMessage): Promise<void> {
+  private track(work: Promise<void>): void {
+    const tracked = work.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  private receive(channel: ConfirmChannel, message: ConsumeMessage): void {
     const attempt = attemptOf(message);
     const parsed = parseEnvelope(message.content);
-    if (!parsed.ok) return this.deadLetter(channel, message, parsed.reason, attempt, 'none');
+    if (!parsed.ok) return this.track(this.deadLetter(channel, message, parsed.reason, attempt, 'none'));
     const event = parsed.envelope;
     const handler = this.handlers.get(event.type);
-    if (!handler) return this.deadLetter(channel, message, `no handler for ${event.type} in queue ${this.options.topology.queue}`, attempt, 'none');
+    if (!handler) return this.track(this.deadLetter(channel, message, `no handler for ${event.type} in queue ${this.options.topology.queue}`, attempt, 'none'));
 
     const traceparent = message.properties.headers?.traceparent as string | undefined;
     const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
-    const timer = this.options.metrics?.handlerDuration.startTimer({ handler: handler.name });
+    const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
+    if (handler.transactional === false || !this.options.outbox) return this.track(this.deliverOutside(delivery));
+    if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.deliverAlone(delivery));
+    this.waiting.push(delivery);
+    this.applyWaiting();
+  }
+
+  /** Starts a transaction for the waiting messages unless one is running; its end starts the next. */
+  private applyWaiting(): void {
+    if (this.applying || this.waiting.length === 0) return;
+    this.applying = true;
+    const batch = this.waiting.splice(0, this.options.batchSize);
+    this.track(
+      (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)).finally(() => {
+        this.applying = false;
+        this.applyWaiting();
+      }),
+    );
+  }
+
+  private async deliverBatch(batch: Delivery<DB>[]): Promise<void> {
+    let outcomes: Outcome[];
     try {
-      const outcome = await this.apply(handler, event, log, traceparent);
-      timer?.();
-      this.options.metrics?.messages.inc({ handler: handler.name, outcome });
-      log.debug({ handler: handler.name, outcome }, 'message handled');
-      ack(channel, message);
+      outcomes = await this.apply(batch);
+    } catch {
+      // Someone in the batch failed (or the database did): apply each on its own, so only the message at fault pays.
+      for (const delivery of batch) await this.deliverAlone(delivery);
+      return;
+    }
+    batch.forEach((delivery, index) => this.settled(delivery, outcomes[index]!));
+  }
+
+  private async deliverAlone(delivery: Delivery<DB>): Promise<void> {
+    try {
+      const [outcome] = await this.withConflictRetries(() => this.apply([delivery]));
+      this.settled(delivery, outcome!);
     } catch (error) {
-      timer?.();
-      await this.fail(channel, message, handler.name, attempt, error, log);
+      await this.fail(delivery, error);
     }
   }
 
-  private async apply(handler: EventHandler<DB, EventType>, event: Envelope, log: Logger, traceparent: string | undefined): Promise<Outcome> {
-    const { outbox } = this.options;
-    // Events a handler emits continue the trace of the message that caused them.
-    const headers: Record<string, string> = traceparent ? { traceparent: continueTrace(traceparent) } : {};
-    if (handler.transactional === false || !outbox) {
-      await handler.handle({ event, trx: undefined as never, emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)), log });
-      return 'handled';
+  /** A handler without a database: no transaction, no inbox. */
+  private async deliverOutside(delivery: Delivery<DB>): Promise<void> {
+    const { event, handler, log } = delivery;
+    try {
+      await this.timed(handler, () =>
+        handler.handle({ event, trx: undefined as never, emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)), log }),
+      );
+      this.settled(delivery, 'handled');
+    } catch (error) {
+      await this.fail(delivery, error);
     }
+  }
+
+  private settled(delivery: Delivery<DB>, outcome: Outcome): void {
+    this.options.metrics?.messages.inc({ handler: delivery.handler.name, outcome });
+    delivery.log.debug({ handler: delivery.handler.name, outcome }, 'message handled');
+    ack(delivery.channel, delivery.message);
+  }
+
+  private async withConflictRetries<T>(work: () => Promise<T>): Promise<T> {
     for (let conflicts = 0; ; conflicts++) {
       try {
-        return await outbox.transaction(async (trx): Promise<Outcome> => {
-          const kitTrx = trx as unknown as Parameters<typeof claimEvent>[0];
-          if (!(await claimEvent(kitTrx, event.eventId, handler.name))) return 'duplicate';
-          await handler.handle({ event, trx, emit: (events) => outbox.enqueue(trx, events, headers), log });
-          return 'handled';
-        });
+        return await work();
       } catch (error) {
         // Serialization failures and deadlocks are the database asking us to try again now.
         if (classifyFailure(error) !== 'conflict' || conflicts >= CONFLICT_RETRIES) throw error;
@@ -149,7 +215,42 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     }
   }
 
-  private async fail(channel: ConfirmChannel, message: ConsumeMessage, handler: string, attempt: number, error: unknown, log: Logger): Promise<void> {
+  /** Applies deliveries in one transaction: inbox claims, each new one's handler, then every emitted event. */
+  private apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
+    const outbox = this.options.outbox!;
+    return outbox.transaction(async (trx): Promise<Outcome[]> => {
+      const keys = deliveries.map(({ event, handler }) => ({ eventId: event.eventId, handler: handler.name }));
+      const isNew = await claimEvents(trx as unknown as Transaction<MessagingTables>, keys);
+      const emitted: OutboxEntry[] = [];
+      const outcomes: Outcome[] = [];
+      for (const [index, { event, handler, traceparent, log }] of deliveries.entries()) {
+        if (!isNew(keys[index]!)) {
+          outcomes.push('duplicate');
+          continue;
+        }
+        // Events a handler emits continue the trace of the message that caused them.
+        const headers: Record<string, string> = traceparent ? { traceparent: continueTrace(traceparent) } : {};
+        const emit = async (events: Envelope | readonly Envelope[]) => {
+          for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
+        };
+        await this.timed(handler, () => handler.handle({ event, trx, emit, log }));
+        outcomes.push('handled');
+      }
+      await outbox.enqueueEach(trx, emitted);
+      return outcomes;
+    });
+  }
+
+  private async timed(handler: EventHandler<DB, EventType>, work: () => Promise<void>): Promise<void> {
+    const timer = this.options.metrics?.handlerDuration.startTimer({ handler: handler.name });
+    try {
+      await work();
+    } finally {
+      timer?.();
+    }
+  }
+
+  private async fail({ channel, message, handler: { name: handler }, attempt, log }: Delivery<DB>, error: unknown): Promise<void> {
     const reason = describeError(error);
     const kind = classifyFailure(error);
     const { retryQueues } = this.options.topology;

@@ -4,7 +4,11 @@ import type { EventType } from '../contracts/events.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import type { Logger } from '../logger.ts';
 
-/** What a handler gets: the event, its transaction, a way to emit events in it, and a logger bound to the saga. */
+/**
+ * What a handler gets: the event, its transaction, a way to emit events in it, and a logger
+ * bound to the saga. Emitted events are written to the outbox when the handler returns, with
+ * those of any other handler sharing the transaction, in one statement.
+ */
 export interface HandlerContext<DB extends MessagingTables, T extends EventType> {
   event: Envelope<T>;
   trx: Transaction<DB>;
@@ -17,11 +21,14 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
  * stable, because renaming it would make already-applied events look new.
  * A handler without a database (notification) sets `transactional: false`: it is
  * retried on failure but has no inbox, so its side effect must be idempotent downstream.
+ * The consumer applies messages that arrive together in one transaction; a handler that waits
+ * on the outside world inside its transaction sets `batch: false`, or the waits would add up.
  */
 export interface EventHandler<DB extends MessagingTables = MessagingTables, T extends EventType = EventType> {
   readonly name: string;
   readonly event: T;
   readonly transactional?: boolean;
+  readonly batch?: boolean;
   handle(context: HandlerContext<DB, T>): Promise<void>;
 }
 
@@ -30,7 +37,7 @@ export function on<DB extends MessagingTables, T extends EventType>(
   event: T,
   name: string,
   handle: (context: HandlerContext<DB, T>) => Promise<void>,
-  options: { transactional?: boolean } = {},
+  options: { transactional?: boolean; batch?: boolean } = {},
 ): EventHandler<DB, T> {
   return { event, name, handle, ...options };
 }

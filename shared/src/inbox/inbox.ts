@@ -1,16 +1,35 @@
 import type { Transaction } from 'kysely';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 
+/** An (event, handler) pair: the inbox records each one applied. */
+export interface InboxKey {
+  eventId: string;
+  handler: string;
+}
+
+const keyOf = (key: InboxKey) => `${key.eventId} ${key.handler}`;
+
 /**
- * Records that `handler` has applied `eventId`, inside the handler's own transaction.
- * Returns false when it already had: the delivery is a duplicate and must change nothing.
- * A concurrent duplicate blocks on the primary key until the first commits, then sees the conflict.
+ * Records that each handler has applied its event, inside the handlers' own transaction, in one
+ * statement. Returns a function telling whether a key is new here: a key already recorded (the
+ * delivery is a duplicate) must change nothing. A concurrent duplicate blocks on the primary key
+ * until the first commits, then sees the conflict.
  */
-export async function claimEvent(trx: Transaction<MessagingTables>, eventId: string, handler: string): Promise<boolean> {
-  const result = await trx
+export async function claimEvents(trx: Transaction<MessagingTables>, keys: readonly InboxKey[]): Promise<(key: InboxKey) => boolean> {
+  const distinct = [...new Map(keys.map((key) => [keyOf(key), key])).values()];
+  const rows = await trx
     .insertInto('processed_events')
-    .values({ event_id: eventId, handler })
+    .values(distinct.map((key) => ({ event_id: key.eventId, handler: key.handler })))
     .onConflict((conflict) => conflict.doNothing())
-    .executeTakeFirst();
-  return result.numInsertedOrUpdatedRows === 1n;
+    .returning(['event_id', 'handler'])
+    .execute();
+  // A key given twice is new only the first time it is asked about.
+  const fresh = new Set(rows.map((row) => keyOf({ eventId: row.event_id, handler: row.handler })));
+  return (key) => fresh.delete(keyOf(key));
+}
+
+/** claimEvents for one key: false when the event was already applied by this handler. */
+export async function claimEvent(trx: Transaction<MessagingTables>, eventId: string, handler: string): Promise<boolean> {
+  const isNew = await claimEvents(trx, [{ eventId, handler }]);
+  return isNew({ eventId, handler });
 }

@@ -107,6 +107,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         handlers,
         ...(hasDatabase ? { outbox } : {}),
         prefetch: config.CONSUMER_PREFETCH,
+        batchSize: config.CONSUMER_BATCH_SIZE,
         maxAttempts: config.MAX_DELIVERY_ATTEMPTS,
         logger: logger.child({ component: 'consumer' }),
         metrics,
