@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { HttpError, type Outbox } from '@checkout-saga/shared';
+import { HttpError, type Envelope, type Outbox } from '@checkout-saga/shared';
 import { v7 } from 'uuid';
 import type { OrderTables } from '../db.ts';
 import type { SagaOrder } from '../saga/decide.ts';
@@ -52,24 +52,16 @@ export async function acceptOrder(
       message: `order accepted; follow it at GET /orders/${ids.orderId}`,
     };
     const key = options.idempotencyKey;
-    if (key !== undefined) {
-      const claimed = await trx
-        .insertInto('idempotency_keys')
-        .values({ key, request_hash: hash, status_code: 202, response: JSON.stringify(body), order_id: ids.orderId })
-        .onConflict((conflict) => conflict.column('key').doNothing())
-        .returning('key')
-        .executeTakeFirst();
-      if (!claimed) {
-        const first = await trx.selectFrom('idempotency_keys').selectAll().where('key', '=', key).executeTakeFirstOrThrow();
-        if (first.request_hash !== hash) {
-          throw new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used for a different request body', { idempotencyKey: key });
-        }
-        return { statusCode: first.status_code, body: first.response as AcceptedBody, replayed: true };
-      }
+    const claim = key === undefined ? undefined : { key, requestHash: hash, statusCode: 202, response: JSON.stringify(body) };
+    const emit = (events: readonly Envelope[]) => outbox.enqueue(trx, events, options.traceparent ? { traceparent: options.traceparent } : {});
+    if (await startSaga(trx, ids, order, options.sagaTimeoutMs, emit, claim)) return { statusCode: 202, body, replayed: false };
+
+    // The key was taken; nothing was written. Read it in a statement of its own: the one that
+    // found it taken may have waited for a concurrent first request, whose commit it cannot see.
+    const first = await trx.selectFrom('idempotency_keys').selectAll().where('key', '=', claim!.key).executeTakeFirstOrThrow();
+    if (first.request_hash !== hash) {
+      throw new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used for a different request body', { idempotencyKey: key });
     }
-    await startSaga(trx, ids, order, options.sagaTimeoutMs, (events) =>
-      outbox.enqueue(trx, events, options.traceparent ? { traceparent: options.traceparent } : {}),
-    );
-    return { statusCode: 202, body, replayed: false };
+    return { statusCode: first.status_code, body: first.response as AcceptedBody, replayed: true };
   });
 }

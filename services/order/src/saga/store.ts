@@ -127,9 +127,23 @@ export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, 
   return decision;
 }
 
+/** An Idempotency-Key to claim in the statement that starts the saga, with the response a retry replays. */
+export interface KeyClaim {
+  key: string;
+  requestHash: string;
+  statusCode: number;
+  /** The response body as JSON text, stored as written so a replay returns it byte for byte. */
+  response: string;
+}
+
 /**
  * Writes a new order and its saga (PAYMENT_PENDING, deadline timeoutMs from now by the
- * database clock), records OrderCreated in the history and emits it.
+ * database clock), records OrderCreated in the history and emits it; returns the emitted events.
+ *
+ * It is one statement, each insert selecting from the one before, so that with a `claim` the
+ * key is inserted first and everything else only if the key was free: when it is taken (or
+ * was taken by a concurrent request this statement waited for), nothing is written and the
+ * result is undefined.
  */
 export async function startSaga(
   trx: Trx,
@@ -137,58 +151,74 @@ export async function startSaga(
   order: SagaSnapshot['order'],
   timeoutMs: number,
   emit: Emit,
-): Promise<Envelope[]> {
+  claim?: KeyClaim,
+): Promise<Envelope[] | undefined> {
   const decision = begin(order);
-  await trx
-    .insertInto('orders')
-    .values({
-      order_id: ids.orderId,
-      saga_id: ids.sagaId,
-      customer_id: order.customerId,
-      customer_email: order.customerEmail,
-      items: JSON.stringify(order.items),
-      amount_minor: order.amountMinor,
-      currency: order.currency,
-      status: orderStatusOf(decision.state),
-      reason: null,
-    })
-    .execute();
-  await trx
-    .insertInto('sagas')
-    .values({
-      saga_id: ids.sagaId,
-      order_id: ids.orderId,
-      state: decision.state,
-      reason: null,
-      timeout_at: sql<Date>`clock_timestamp() + ${timeoutMs}::integer * interval '1 millisecond'`,
-    })
-    .execute();
   const emitted = envelopes(ids, decision.events);
-  await appendHistory(trx, ids.sagaId, decision, null, emitted);
+  const [created] = emitted;
+  if (!created || emitted.length !== 1) throw new Error(`a saga starts with one event, not ${emitted.length}`);
+
+  const written = await trx
+    .with('claimed', (db) =>
+      claim
+        ? db
+            .insertInto('idempotency_keys')
+            .values({ key: claim.key, request_hash: claim.requestHash, status_code: claim.statusCode, response: claim.response, order_id: ids.orderId })
+            .onConflict((conflict) => conflict.column('key').doNothing())
+            .returning('order_id')
+        : db.selectNoFrom(sql<string>`${ids.orderId}::uuid`.as('order_id')),
+    )
+    .with('new_order', (db) =>
+      db
+        .insertInto('orders')
+        .columns(['order_id', 'saga_id', 'customer_id', 'customer_email', 'items', 'amount_minor', 'currency', 'status'])
+        .expression((eb) =>
+          eb
+            .selectFrom('claimed')
+            .select([
+              'claimed.order_id',
+              eb.val(ids.sagaId).as('saga_id'),
+              eb.val(order.customerId).as('customer_id'),
+              eb.val(order.customerEmail).as('customer_email'),
+              eb.val(JSON.stringify(order.items)).as('items'),
+              eb.val(order.amountMinor).as('amount_minor'),
+              eb.val(order.currency).as('currency'),
+              eb.val(orderStatusOf(decision.state)).as('status'),
+            ]),
+        )
+        .returning(['order_id', 'saga_id']),
+    )
+    .with('new_saga', (db) =>
+      db
+        .insertInto('sagas')
+        .columns(['saga_id', 'order_id', 'state', 'timeout_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('new_order')
+            .select([
+              'new_order.saga_id',
+              'new_order.order_id',
+              eb.val(decision.state).as('state'),
+              sql<Date>`clock_timestamp() + ${timeoutMs}::integer * interval '1 millisecond'`.as('timeout_at'),
+            ]),
+        )
+        .returning(['saga_id', 'state']),
+    )
+    .insertInto('saga_history')
+    .columns(['saga_id', 'event_id', 'type', 'to_state', 'compensation'])
+    .expression((eb) =>
+      eb
+        .selectFrom('new_saga')
+        .select([
+          'new_saga.saga_id',
+          eb.val(created.eventId).as('event_id'),
+          eb.val(created.type).as('type'),
+          'new_saga.state as to_state',
+          eb.val(decision.compensation).as('compensation'),
+        ]),
+    )
+    .executeTakeFirstOrThrow();
+  if (written.numInsertedOrUpdatedRows !== 1n) return undefined;
   await emit(emitted);
   return emitted;
-}
-
-async function appendHistory(
-  trx: Trx,
-  sagaId: string,
-  decision: Decision,
-  fromState: SagaSnapshot['state'] | null,
-  entries: readonly { type: string; eventId: string }[],
-): Promise<void> {
-  if (entries.length === 0) return;
-  // Rows are produced in list order, each taking its own identity and clock_timestamp().
-  await trx
-    .insertInto('saga_history')
-    .values(
-      entries.map((entry) => ({
-        saga_id: sagaId,
-        event_id: entry.eventId,
-        type: entry.type,
-        from_state: fromState,
-        to_state: decision.state,
-        compensation: decision.compensation,
-      })),
-    )
-    .execute();
 }
