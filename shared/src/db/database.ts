@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { MessagingTables } from './messaging-tables.ts';
+import { preparingPool } from './prepared-statements.ts';
 
 /** int8 columns (counts, minor units, identities) come back as numbers: every value we store fits in 2^53. */
 const types = {
@@ -21,6 +22,6 @@ export function createDatabase<T extends MessagingTables>(url: string, poolSize 
   // in-flight query is rejected, which the caller (handler retry, HTTP 500, relay retry) deals with.
   pool.on('error', () => {});
   pool.on('connect', (client) => client.on('error', () => {}));
-  const db = new Kysely<T>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<T>({ dialect: new PostgresDialect({ pool: preparingPool(pool) }) });
   return { db, pool, close: () => db.destroy() };
 }
