@@ -4,7 +4,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { PaymentTables } from '../db.ts';
 import { decideCharge } from '../domain/payment.ts';
 import type { PaymentConfig } from '../settings.ts';
-import { insertIfAbsent, lockPayment } from '../store.ts';
+import { insertOrLock } from '../store.ts';
 
 /**
  * Charges an order at most once. The payment row is inserted before the (simulated) gateway
@@ -14,15 +14,13 @@ import { insertIfAbsent, lockPayment } from '../store.ts';
 export const chargeOnOrderCreated = (config: Pick<PaymentConfig, 'PAYMENT_FAILURE_RATE' | 'PAYMENT_PROCESSING_MS'>, random: () => number = Math.random) =>
   on<PaymentTables, 'OrderCreated'>('OrderCreated', 'payment.charge', async ({ event, trx, emit, log }) => {
     const { amountMinor, currency, items } = event.payload;
-    const existing = await lockPayment(trx, event.orderId);
-    const decision = decideCharge(existing?.status, amountMinor, { failureRate: config.PAYMENT_FAILURE_RATE, random: random() });
-    if (decision.action === 'none') {
-      log.info({ status: decision.because }, 'order already has a payment record; nothing charged');
-      return;
-    }
+    // Decided as for an order without a payment record: inserting the row is what claims the
+    // order, and if it already has one (charged, failed, or cancelled first) the insert finds it.
+    const decision = decideCharge(undefined, amountMinor, { failureRate: config.PAYMENT_FAILURE_RATE, random: random() });
+    if (decision.action === 'none') throw new Error(`a charge decided for an order without a payment cannot be "none" (${decision.because})`);
 
     const paymentId = uuidv7();
-    const inserted = await insertIfAbsent(trx, {
+    const existing = await insertOrLock(trx, {
       order_id: event.orderId,
       saga_id: event.sagaId,
       payment_id: paymentId,
@@ -32,9 +30,8 @@ export const chargeOnOrderCreated = (config: Pick<PaymentConfig, 'PAYMENT_FAILUR
       failure_reason: decision.action === 'fail' ? decision.reason : null,
       refunded_at: null,
     });
-    if (!inserted) {
-      // A cancellation recorded the order between our read and our insert (and has committed).
-      log.info('order was cancelled before it could be charged; nothing charged');
+    if (existing) {
+      log.info({ status: existing.status }, 'order already has a payment record; nothing charged');
       return;
     }
 
