@@ -10,6 +10,7 @@ import { insertOrLock } from '../store.ts';
  * Charges an order at most once. The payment row is inserted before the (simulated) gateway
  * call and the transaction stays open through it, so an OrderCancelled racing the charge
  * blocks on the row until the charge commits, then finds it COMPLETED and refunds it.
+ * With a gateway delay it runs in a transaction of its own, so its wait holds up no batch.
  */
 export const chargeOnOrderCreated = (config: Pick<PaymentConfig, 'PAYMENT_FAILURE_RATE' | 'PAYMENT_PROCESSING_MS'>, random: () => number = Math.random) =>
   on<PaymentTables, 'OrderCreated'>('OrderCreated', 'payment.charge', async ({ event, trx, emit, log }) => {
@@ -44,4 +45,4 @@ export const chargeOnOrderCreated = (config: Pick<PaymentConfig, 'PAYMENT_FAILUR
       await emit(newEvent('PaymentFailed', event, { reason: decision.reason, amountMinor, currency }));
       log.info({ paymentId, reason: decision.reason, amountMinor }, 'payment failed');
     }
-  });
+  }, { batch: config.PAYMENT_PROCESSING_MS === 0 });
