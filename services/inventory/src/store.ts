@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type QueryCreator, type Transaction } from 'kysely';
 import type { NewReservation, Reservation, InventoryTables } from './db.ts';
 import type { ReservationStatus } from './domain/reservation.ts';
 
@@ -51,20 +51,28 @@ export async function lockStock(trx: Trx, skus: readonly string[]): Promise<Map<
   const rows = await trx
     .selectFrom('products')
     .select(['sku', 'stock'])
-    .where('sku', 'in', [...skus])
+    .where('sku', '=', (eb) => eb.fn.any(eb.val([...skus])))
     .orderBy(sql`sku collate "C"`)
     .forUpdate()
     .execute();
   return new Map(rows.map((row) => [row.sku, row.stock]));
 }
 
+/** One row (sku, delta) per product of a stock change, so that one UPDATE changes them all. */
+function stockChange(db: QueryCreator<InventoryTables>, quantities: readonly [sku: string, qty: number][], sign: 1 | -1) {
+  return db.selectNoFrom([
+    sql<string>`unnest(${quantities.map(([sku]) => sku)}::text[])`.as('sku'),
+    sql<number>`unnest(${quantities.map(([, qty]) => sign * qty)}::integer[])`.as('delta'),
+  ]);
+}
+
 /** Adds `sign * qty` to each product's stock; the caller holds the product locks (lockStock). */
 export async function adjustStock(trx: Trx, quantities: readonly [sku: string, qty: number][], sign: 1 | -1): Promise<void> {
-  for (const [sku, qty] of quantities) {
-    await trx
-      .updateTable('products')
-      .set({ stock: sql<number>`stock + ${sign * qty}`, updated_at: sql<Date>`now()` })
-      .where('sku', '=', sku)
-      .execute();
-  }
+  await trx
+    .with('change', (db) => stockChange(db, quantities, sign))
+    .updateTable('products')
+    .from('change')
+    .set((eb) => ({ stock: eb('products.stock', '+', eb.ref('change.delta')), updated_at: sql<Date>`now()` }))
+    .whereRef('products.sku', '=', 'change.sku')
+    .execute();
 }
