@@ -9,7 +9,10 @@ import type { ReservationStatus } from './domain/reservation.ts';
  *   locked FOR UPDATE; a missing one is claimed by inserting it (a concurrent insert of the
  *   same order blocks on the primary key until the first transaction ends, then finds it);
  * - product rows are locked FOR UPDATE before their stock is read or changed, always in SKU
- *   order (byte order, the "C" collation, which is also how JavaScript compares ASCII SKUs).
+ *   order (byte order, the "C" collation, which is also how JavaScript compares ASCII SKUs);
+ * - a transaction that holds product rows never waits for a reservations row lock: the
+ *   reservation locks the products and then claims the order's row by inserting it, and
+ *   when that insert finds a row it leaves it alone (releases lock the row, then products).
  */
 
 type Trx = Transaction<InventoryTables>;
@@ -75,4 +78,32 @@ export async function adjustStock(trx: Trx, quantities: readonly [sku: string, q
     .set((eb) => ({ stock: eb('products.stock', '+', eb.ref('change.delta')), updated_at: sql<Date>`now()` }))
     .whereRef('products.sku', '=', 'change.sku')
     .execute();
+}
+
+/**
+ * Inserts a RESERVED record and takes its stock, in one statement, unless the order already
+ * has a record: then neither happens, because the stock update joins the insert's RETURNING.
+ * True when it was inserted. The caller holds the product locks (lockStock).
+ */
+export async function insertHoldingStock(trx: Trx, row: NewReservation, quantities: readonly [sku: string, qty: number][]): Promise<boolean> {
+  const inserted = await trx
+    .with('change', (db) => stockChange(db, quantities, -1))
+    .with('inserted', (db) =>
+      db
+        .insertInto('reservations')
+        .values(row)
+        .onConflict((conflict) => conflict.column('order_id').doNothing())
+        .returning('order_id'),
+    )
+    .with('taken', (db) =>
+      db
+        .updateTable('products')
+        .from(['change', 'inserted'])
+        .set((eb) => ({ stock: eb('products.stock', '+', eb.ref('change.delta')), updated_at: sql<Date>`now()` }))
+        .whereRef('products.sku', '=', 'change.sku'),
+    )
+    .selectFrom('inserted')
+    .select('order_id')
+    .executeTakeFirst();
+  return inserted !== undefined;
 }

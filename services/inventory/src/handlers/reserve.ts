@@ -3,41 +3,36 @@ import { v7 as uuidv7 } from 'uuid';
 import type { InventoryTables } from '../db.ts';
 import { decideReservation, quantitiesBySku } from '../domain/reservation.ts';
 import type { InventoryConfig } from '../settings.ts';
-import { adjustStock, insertIfAbsent, lockReservation, lockStock } from '../store.ts';
+import { insertHoldingStock, insertIfAbsent, lockStock } from '../store.ts';
 
 /**
- * Holds every line of a paid order or none, in one transaction: lock the order's record,
- * lock its products in SKU order, check them all, then decrement them all. Stock cannot be
- * oversold because no two transactions hold the same product row at once.
+ * Holds every line of a paid order or none, in one transaction: lock its products in SKU order,
+ * check them all, then insert the order's record and decrement them all. Stock cannot be
+ * oversold because no two transactions hold the same product row at once. The insert claims
+ * the order: if it already has a record (a cancellation came first) nothing is reserved.
  */
 export const reserveOnPaymentCompleted = (config: Pick<InventoryConfig, 'INVENTORY_FAILURE_RATE'>, random: () => number = Math.random) =>
   on<InventoryTables, 'PaymentCompleted'>('PaymentCompleted', 'inventory.reserve', async ({ event, trx, emit, log }) => {
     const { items } = event.payload;
-    const existing = await lockReservation(trx, event.orderId);
-    if (existing) {
-      log.info({ status: existing.status }, 'order already has a reservation record; nothing reserved');
-      return;
-    }
-
     const stock = await lockStock(trx, quantitiesBySku(items).map(([sku]) => sku));
     const decision = decideReservation(items, stock, { failureRate: config.INVENTORY_FAILURE_RATE, random: random() });
     const reservationId = decision.action === 'reserve' ? uuidv7() : null;
-    const inserted = await insertIfAbsent(trx, {
+    const record = {
       order_id: event.orderId,
       saga_id: event.sagaId,
       reservation_id: reservationId,
       status: decision.action === 'reserve' ? 'RESERVED' : 'FAILED',
       reason: decision.action === 'fail' ? decision.reason : null,
       items: JSON.stringify(items),
-    });
+    } as const;
+    const inserted = decision.action === 'reserve' ? await insertHoldingStock(trx, record, decision.quantities) : await insertIfAbsent(trx, record);
     if (!inserted) {
-      // A cancellation recorded the order between our read and our insert (and has committed).
-      log.info('order was cancelled before stock could be reserved; nothing reserved');
+      // Not read for the log: locking the record now, after the products, could deadlock with a release.
+      log.info('order already has a reservation record (cancelled first); nothing reserved');
       return;
     }
 
     if (decision.action === 'reserve') {
-      await adjustStock(trx, decision.quantities, -1);
       await emit(newEvent('InventoryReserved', event, { reservationId: reservationId!, items }));
       log.info({ reservationId, items }, 'stock reserved');
     } else {
