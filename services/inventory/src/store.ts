@@ -6,8 +6,9 @@ import type { ReservationStatus } from './domain/reservation.ts';
  * Locking rules, which together keep stock exact and deadlock-free under any concurrency
  * and any number of inventory instances:
  * - every event of one order serialises on the order's reservations row: an existing row is
- *   locked FOR UPDATE; a missing one is claimed by inserting it (a concurrent insert of the
- *   same order blocks on the primary key until the first transaction ends, then finds it);
+ *   locked FOR UPDATE, or by an UPDATE that re-checks its status once it holds the row; a
+ *   missing one is claimed by inserting it (a concurrent insert of the same order blocks on
+ *   the primary key until the first transaction ends, then finds it);
  * - product rows are locked FOR UPDATE before their stock is read or changed, always in SKU
  *   order (byte order, the "C" collation, which is also how JavaScript compares ASCII SKUs);
  * - a transaction that holds product rows never waits for a reservations row lock: the
@@ -46,6 +47,21 @@ export async function setReservationStatus(trx: Trx, orderId: string, status: Re
     .set({ status, ...(reason === undefined ? {} : { reason: reason as Reservation['reason'] }), updated_at: sql<Date>`now()` })
     .where('order_id', '=', orderId)
     .execute();
+}
+
+/**
+ * RESERVED → COMMITTED in one statement, instead of locking the row and then updating it: the
+ * update waits for a transaction that holds the row and then re-checks the status, and a record
+ * in any other status never changes again. The committed record, or undefined when none was held.
+ */
+export function commitIfReserved(trx: Trx, orderId: string): Promise<Pick<Reservation, 'reservation_id'> | undefined> {
+  return trx
+    .updateTable('reservations')
+    .set({ status: 'COMMITTED', updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'RESERVED')
+    .returning('reservation_id')
+    .executeTakeFirst();
 }
 
 /** Locks the named products in SKU order and returns the stock of those that exist. */

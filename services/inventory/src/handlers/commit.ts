@@ -1,17 +1,19 @@
 import { on } from '@checkout-saga/shared';
 import type { InventoryTables } from '../db.ts';
-import { decideCommit } from '../domain/reservation.ts';
-import { lockReservation, setReservationStatus } from '../store.ts';
+import { commitIfReserved, lockReservation } from '../store.ts';
 
-/** The order is confirmed: the stock it held is sold for good (RESERVED → COMMITTED). */
+/**
+ * The order is confirmed: the stock it held is sold for good (RESERVED → COMMITTED). This is
+ * on every confirmed order's path, so the status is checked by the update itself rather than
+ * by locking the row and asking decideCommit first.
+ */
 export const commitOnOrderConfirmed = () =>
   on<InventoryTables, 'OrderConfirmed'>('OrderConfirmed', 'inventory.commit', async ({ event, trx, log }) => {
-    const reservation = await lockReservation(trx, event.orderId);
-    const decision = decideCommit(reservation?.status);
-    if (decision.action === 'none') {
-      log.warn({ status: decision.because }, 'order confirmed without a held reservation; nothing committed');
+    const committed = await commitIfReserved(trx, event.orderId);
+    if (!committed) {
+      const record = await lockReservation(trx, event.orderId);
+      log.warn({ status: record?.status ?? 'no reservation' }, 'order confirmed without a held reservation; nothing committed');
       return;
     }
-    await setReservationStatus(trx, event.orderId, 'COMMITTED');
-    log.info({ reservationId: reservation?.reservation_id }, 'reservation committed');
+    log.info({ reservationId: committed.reservation_id }, 'reservation committed');
   });
