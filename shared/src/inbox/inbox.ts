@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 
 /** An (event, handler) pair: the inbox records each one applied. */
@@ -17,12 +17,12 @@ const keyOf = (key: InboxKey) => `${key.eventId} ${key.handler}`;
  */
 export async function claimEvents(trx: Transaction<MessagingTables>, keys: readonly InboxKey[]): Promise<(key: InboxKey) => boolean> {
   const distinct = [...new Map(keys.map((key) => [keyOf(key), key])).values()];
-  const rows = await trx
-    .insertInto('processed_events')
-    .values(distinct.map((key) => ({ event_id: key.eventId, handler: key.handler })))
-    .onConflict((conflict) => conflict.doNothing())
-    .returning(['event_id', 'handler'])
-    .execute();
+  // Arrays rather than one VALUES row per key: the same text whatever the batch, so it is prepared once.
+  const { rows } = await sql<{ event_id: string; handler: string }>`
+    insert into processed_events (event_id, handler)
+    select * from unnest(${distinct.map((key) => key.eventId)}::uuid[], ${distinct.map((key) => key.handler)}::text[])
+    on conflict do nothing
+    returning event_id, handler`.execute(trx);
   // A key given twice is new only the first time it is asked about.
   const fresh = new Set(rows.map((row) => keyOf({ eventId: row.event_id, handler: row.handler })));
   return (key) => fresh.delete(keyOf(key));

@@ -66,23 +66,14 @@ export class Outbox<DB extends MessagingTables> {
       body: JSON.stringify(event),
       headers,
     }));
-    const { claimMs } = this.options;
-    const claimedUntil = claimMs === undefined ? null : sql<Date>`clock_timestamp() + ${claimMs}::integer * interval '1 millisecond'`;
     const kit = trx as unknown as Transaction<MessagingTables>;
-    await kit
-      .insertInto('outbox')
-      .values(
-        messages.map((message) => ({
-          event_id: message.eventId,
-          routing_key: message.routingKey,
-          envelope: message.body,
-          headers: JSON.stringify(message.headers),
-          published_at: null,
-          claimed_until: claimedUntil,
-          last_error: null,
-        })),
-      )
-      .execute();
+    // Arrays rather than one VALUES row per event: the same text for any number of rows, so it is prepared once.
+    await sql`
+      insert into outbox (event_id, routing_key, envelope, headers, claimed_until)
+      select event_id, routing_key, envelope, headers, clock_timestamp() + ${this.options.claimMs ?? null}::integer * interval '1 millisecond'
+      from unnest(${messages.map((message) => message.eventId)}::uuid[], ${messages.map((message) => message.routingKey)}::text[],
+                  ${messages.map((message) => message.body)}::jsonb[], ${messages.map((message) => JSON.stringify(message.headers))}::jsonb[])
+           as rows (event_id, routing_key, envelope, headers)`.execute(kit);
     if (this.options.notify) await sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.execute(kit);
     const added = this.added.get(trx);
     if (added) added.push(...messages);
