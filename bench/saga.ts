@@ -121,6 +121,8 @@ interface Counters {
   published: number;
   /** Messages the services' consumers took, by outcome (handled, duplicate, retried, dead_lettered). */
   consumed: Record<string, number>;
+  /** Transactions the services' consumers ran (a batch of messages each). */
+  consumerTransactions: number;
 }
 
 interface Running {
@@ -256,14 +258,15 @@ async function postgresTransactions(databases: string[]): Promise<number> {
  * not counted.
  */
 async function serviceMessages(ports: number[]): Promise<Omit<Counters, 'transactions'>> {
-  const counts: Omit<Counters, 'transactions'> = { published: 0, consumed: {} };
+  const counts: Omit<Counters, 'transactions'> = { published: 0, consumed: {}, consumerTransactions: 0 };
   for (const port of ports) {
     const { body } = await httpRequest(new URL(`http://127.0.0.1:${port}/metrics`));
     for (const line of body.split('\n')) {
-      const sample = /^(outbox_published_total|messages_total)\{([^}]*)\} (\S+)$/.exec(line);
+      const sample = /^(outbox_published_total|messages_total|consumer_transaction_messages_count)\{([^}]*)\} (\S+)$/.exec(line);
       if (!sample) continue;
       const value = Number(sample[3]);
       if (sample[1] === 'outbox_published_total') counts.published += value;
+      else if (sample[1] === 'consumer_transaction_messages_count') counts.consumerTransactions += value;
       else {
         const outcome = /outcome="([^"]*)"/.exec(sample[2]!)?.[1] ?? 'unknown';
         counts.consumed[outcome] = (counts.consumed[outcome] ?? 0) + value;
@@ -295,6 +298,7 @@ function perSaga(before: Counters, after: Counters, sagas: number) {
     messagesPublished: (after.published - before.published) / sagas,
     messagesConsumed: Object.values(consumed).reduce((sum, value) => sum + value, 0),
     messagesConsumedByOutcome: consumed,
+    consumerTransactions: (after.consumerTransactions - before.consumerTransactions) / sagas,
   };
 }
 
@@ -510,7 +514,8 @@ function describeWork(work: ReturnType<typeof perSaga>): string {
   return (
     `work per saga: ${work.postgresTransactions.toFixed(1)} PostgreSQL transactions (the bench's databases), ` +
     `${work.messagesPublished.toFixed(2)} messages published and ${work.messagesConsumed.toFixed(2)} consumed by the services` +
-    (unusual.length ? ` (of which ${unusual.join(', ')})` : '')
+    (unusual.length ? ` (of which ${unusual.join(', ')})` : '') +
+    ` in ${work.consumerTransactions.toFixed(2)} consumer transactions`
   );
 }
 

@@ -26,9 +26,15 @@ export function createMetrics(service: string) {
     }),
     handlerDuration: new Histogram({
       name: 'handler_duration_seconds',
-      help: 'Time to handle one message, transaction included',
+      help: "Time one message's handler took inside its transaction",
       labelNames: ['handler'] as const,
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5],
+      registers,
+    }),
+    transactionMessages: new Histogram({
+      name: 'consumer_transaction_messages',
+      help: 'Messages applied per consumer transaction (those that arrived while the previous one ran)',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
       registers,
     }),
   };

@@ -218,6 +218,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   /** Applies deliveries in one transaction: inbox claims, each new one's handler, then every emitted event. */
   private apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
     const outbox = this.options.outbox!;
+    this.options.metrics?.transactionMessages.observe(deliveries.length);
     return outbox.transaction(async (trx): Promise<Outcome[]> => {
       const keys = deliveries.map(({ event, handler }) => ({ eventId: event.eventId, handler: handler.name }));
       const isNew = await claimEvents(trx as unknown as Transaction<MessagingTables>, keys);
