@@ -1,0 +1,103 @@
+import { HttpError, type Outbox } from '@checkout-saga/shared';
+import type { OrderTables } from '../db.ts';
+import { acceptOrders, type AcceptOutcome, type Acceptance, type OrderRequest } from './accept.ts';
+
+export interface OrderIntakeOptions {
+  outbox: Outbox<OrderTables>;
+  sagaTimeoutMs: number;
+  /** Requests accepted in one transaction at most; 1 gives every request its own. */
+  maxBatch?: number;
+  /** Records how many requests each transaction accepted (a prom-client Histogram). */
+  batchSizes?: { observe(value: number): void };
+}
+
+interface Waiting {
+  request: OrderRequest;
+  resolve(acceptance: Acceptance): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Accepts orders the way the kit's consumer applies messages: requests that arrive while an
+ * accept transaction is running are accepted together in the next one (up to maxBatch), one
+ * statement for all their rows and one outbox insert for all their events. BEGIN, the
+ * statements and COMMIT are round trips, most of what a request costs, so under load a batch
+ * pays them once for many requests; under light load a request still gets a transaction of
+ * its own at once, with nothing to wait for. One transaction runs at a time, so batches of
+ * one process never wait on each other's keys.
+ *
+ * If a batch fails, each of its requests is accepted in a transaction of its own, so only the
+ * one at fault gets the error.
+ */
+export class OrderIntake {
+  private waiting: Waiting[] = [];
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private readonly maxBatch: number;
+
+  constructor(private readonly options: OrderIntakeOptions) {
+    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+  }
+
+  accept(request: OrderRequest): Promise<Acceptance> {
+    if (this.stopped) return Promise.reject(new HttpError(503, 'unavailable', 'the service is shutting down; retry shortly'));
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      this.acceptWaiting();
+    });
+  }
+
+  /** Takes no more requests, and resolves once every request it took has its answer. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    // A finishing batch starts the next one, so wait until nothing is left.
+    while (this.running) await this.running;
+  }
+
+  /** Starts a transaction for the waiting requests unless one is running; its end starts the next. */
+  private acceptWaiting(): void {
+    if (this.running || this.waiting.length === 0) return;
+    const batch = this.waiting.splice(0, this.maxBatch);
+    this.running = (batch.length === 1 ? this.acceptAlone(batch[0]!) : this.acceptBatch(batch)).finally(() => {
+      this.running = undefined;
+      this.acceptWaiting();
+    });
+  }
+
+  private async acceptBatch(batch: readonly Waiting[]): Promise<void> {
+    let outcomes: AcceptOutcome[];
+    try {
+      outcomes = await this.acceptAll(batch);
+    } catch {
+      // Someone in the batch failed (or the database did); nothing was committed. Each on its
+      // own, and all at once as they would have been without batching: with the database away
+      // every request has its 503 after one connection timeout, not after one each.
+      await Promise.all(batch.map((waiting) => this.acceptAlone(waiting)));
+      return;
+    }
+    batch.forEach((waiting, index) => settle(waiting, outcomes[index]!));
+  }
+
+  private async acceptAlone(waiting: Waiting): Promise<void> {
+    try {
+      const [outcome] = await this.acceptAll([waiting]);
+      settle(waiting, outcome!);
+    } catch (error) {
+      waiting.reject(error);
+    }
+  }
+
+  private acceptAll(batch: readonly Waiting[]): Promise<AcceptOutcome[]> {
+    this.options.batchSizes?.observe(batch.length);
+    return acceptOrders(
+      this.options.outbox,
+      batch.map((waiting) => waiting.request),
+      this.options.sagaTimeoutMs,
+    );
+  }
+}
+
+function settle(waiting: Waiting, outcome: AcceptOutcome): void {
+  if ('refused' in outcome) waiting.reject(outcome.refused);
+  else waiting.resolve(outcome.accepted);
+}
