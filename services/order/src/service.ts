@@ -1,9 +1,10 @@
 import type { ServiceDefinition } from '@checkout-saga/shared';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { dashboardRoutes } from './dashboard/routes.ts';
 import type { OrderTables } from './db.ts';
 import { sagaHandlers } from './handlers/index.ts';
 import { orderRoutes } from './http/orders.ts';
+import { OrderIntake } from './orders/order-intake.ts';
 import { sagaRoutes } from './http/sagas.ts';
 import type { OrderConfig } from './settings.ts';
 import { TimeoutChecker } from './timeout-checker.ts';
@@ -13,7 +14,19 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
   name: 'order',
   handlers: () => sagaHandlers,
   routes(app, context) {
-    orderRoutes(app, context);
+    const intake = new OrderIntake({
+      outbox: context.outbox,
+      sagaTimeoutMs: context.config.SAGA_TIMEOUT_MS,
+      batchSizes: new Histogram({
+        name: 'order_accept_transaction_requests',
+        help: 'POST /orders requests accepted per transaction (those that arrived while the previous one ran)',
+        buckets: [1, 2, 4, 8, 16, 32, 64],
+        registers: [context.metrics.registry],
+      }),
+    });
+    // onClose hooks run once the server has stopped taking requests; the batches of those it took finish first.
+    app.addHook('onClose', () => intake.stop());
+    orderRoutes(app, context, intake);
     sagaRoutes(app, context);
     dashboardRoutes(app, context);
   },

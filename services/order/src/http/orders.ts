@@ -2,7 +2,7 @@ import { continueTrace, currencies, formatMinor, HttpError, OrderLine, readAmoun
 import type { Selectable } from 'kysely';
 import { Type } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
-import { acceptOrder } from '../orders/accept.ts';
+import type { OrderIntake } from '../orders/order-intake.ts';
 import type { OrderConfig } from '../settings.ts';
 
 /* The constraints of the OrderCreated payload, so an accepted request always makes a valid event. */
@@ -51,8 +51,8 @@ export function orderView(row: Selectable<OrdersTable>) {
   };
 }
 
-/** POST /orders, GET /orders/:orderId, GET /orders?status=&limit= */
-export function orderRoutes(app: HttpApp, { db, outbox, config }: ServiceContext<OrderTables, OrderConfig>): void {
+/** POST /orders (accepted through `intake`), GET /orders/:orderId, GET /orders?status=&limit= */
+export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: OrderIntake): void {
   app.post(
     '/orders',
     {
@@ -64,22 +64,18 @@ export function orderRoutes(app: HttpApp, { db, outbox, config }: ServiceContext
       if (!amount.ok) {
         throw new HttpError(400, 'validation_failed', `body.amount ${amount.error}`, [{ path: '/amount', message: amount.error }]);
       }
-      const accepted = await acceptOrder(
-        outbox,
-        {
+      const accepted = await intake.accept({
+        order: {
           customerId: body.customerId ?? null,
           customerEmail: body.customerEmail,
           items: body.items.map(({ sku, qty }) => ({ sku, qty })),
           amountMinor: amount.minor,
           currency: body.currency ?? 'USD',
         },
-        {
-          sagaTimeoutMs: config.SAGA_TIMEOUT_MS,
-          idempotencyKey: request.headers['idempotency-key'],
-          // The saga's trace starts here (or continues the caller's) and travels with every event.
-          traceparent: continueTrace(request.headers.traceparent),
-        },
-      );
+        idempotencyKey: request.headers['idempotency-key'],
+        // The saga's trace starts here (or continues the caller's) and travels with every event.
+        traceparent: continueTrace(request.headers.traceparent),
+      });
       if (accepted.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(accepted.statusCode).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);
     },
