@@ -252,7 +252,8 @@ describe('the order intake while its database is away', () => {
     proxy.cut();
     const failed = await outcomes(Array.from({ length: 10 }, () => intake.accept({ order: anOrder() })));
 
-    expect(transactions).toEqual([1, 9, ...Array(9).fill(1)]);
+    // No second try: the COMMIT of a batch whose connection failed may have gone through unseen.
+    expect(transactions).toEqual([1, 9]);
     expect(failed.map((outcome) => outcome instanceof Error && classifyFailure(outcome))).toEqual(Array(10).fill('infrastructure'));
 
     proxy.restore();

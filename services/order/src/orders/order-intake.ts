@@ -1,4 +1,4 @@
-import { HttpError, type Outbox } from '@checkout-saga/shared';
+import { classifyFailure, HttpError, type Outbox } from '@checkout-saga/shared';
 import type { OrderTables } from '../db.ts';
 import { acceptOrders, type AcceptOutcome, type Acceptance, type OrderRequest } from './accept.ts';
 
@@ -26,8 +26,10 @@ interface Waiting {
  * its own at once, with nothing to wait for. One transaction runs at a time, so batches of
  * one process never wait on each other's keys.
  *
- * If a batch fails, each of its requests is accepted in a transaction of its own, so only the
- * one at fault gets the error.
+ * If a statement of a batch fails, each of its requests is accepted in a transaction of its
+ * own, so only the one at fault gets the error. If the connection fails, every request of the
+ * batch gets that error (a 503) rather than a second try: the COMMIT may have gone through
+ * unseen, and a request without an Idempotency-Key would then be written twice.
  */
 export class OrderIntake {
   private waiting: Waiting[] = [];
@@ -68,10 +70,12 @@ export class OrderIntake {
     let outcomes: AcceptOutcome[];
     try {
       outcomes = await this.acceptAll(batch);
-    } catch {
-      // Someone in the batch failed (or the database did); nothing was committed. Each on its
-      // own, and all at once as they would have been without batching: with the database away
-      // every request has its 503 after one connection timeout, not after one each.
+    } catch (error) {
+      if (classifyFailure(error) === 'infrastructure') {
+        for (const waiting of batch) waiting.reject(error);
+        return;
+      }
+      // A statement failed, so nothing was committed. Each on its own, all at once as they would have been without batching.
       await Promise.all(batch.map((waiting) => this.acceptAlone(waiting)));
       return;
     }
