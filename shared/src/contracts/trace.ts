@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
@@ -9,9 +9,22 @@ const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
  */
 export function continueTrace(parent?: unknown): string {
   const match = typeof parent === 'string' ? TRACEPARENT.exec(parent.trim().toLowerCase()) : null;
-  const traceId = match && !/^0+$/.test(match[1]!) ? match[1]! : randomBytes(16).toString('hex');
+  const traceId = match && !/^0+$/.test(match[1]!) ? match[1]! : randomHex(16);
   const flags = match?.[3] ?? '01';
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+  return `00-${traceId}-${randomHex(8)}-${flags}`;
+}
+
+// Ids come out of a pool filled 4 KiB at a time: one call into the CSPRNG per 256 span ids, not one each.
+const pool = Buffer.alloc(4096);
+let offset = pool.length;
+
+function randomHex(bytes: number): string {
+  if (offset + bytes > pool.length) {
+    randomFillSync(pool);
+    offset = 0;
+  }
+  offset += bytes;
+  return pool.toString('hex', offset - bytes, offset);
 }
 
 /** The trace id of a traceparent, for log lines; undefined when there is none. */
