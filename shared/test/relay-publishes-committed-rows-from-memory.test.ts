@@ -69,8 +69,11 @@ describe('rows committed through the outbox', () => {
     const { tap } = await publishingService({ servers, database, pool }, { label: 'claim', env: { OUTBOX_POLL_INTERVAL_MS: '20' } }, onTestFinished);
     // The rows of a process that committed and died before publishing: claimed for a while longer.
     const [claimed, free] = orderCreatedEvents(2);
-    await insertOutboxRows(pool, [claimed!, free!]);
-    await pool.query("update outbox set claimed_until = clock_timestamp() + interval '1500 milliseconds' where event_id = $1", [claimed!.eventId]);
+    await pool.query(
+      "insert into outbox (event_id, routing_key, envelope, claimed_until) values ($1, 'order.created', $2, clock_timestamp() + interval '1500 milliseconds')",
+      [claimed!.eventId, JSON.stringify(claimed)],
+    );
+    await insertOutboxRows(pool, [free!]);
 
     await waitFor(() => tap.counts.has(free!.eventId), { message: 'the unclaimed row published by the poll' });
     await waitFor(() => tap.counts.has(claimed!.eventId), { timeoutMs: 10_000, message: 'the claimed row published once its claim ran out' });
