@@ -1,4 +1,5 @@
 import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import { coalesceWrites } from './coalesce-writes.ts';
 import type { Logger } from '../logger.ts';
 
 /** Something that lives on a broker connection and must be rebuilt on every new one (a consumer, a publisher channel). */
@@ -83,6 +84,7 @@ export class Broker {
   }
 
   private async setup(connection: ChannelModel): Promise<void> {
+    coalesceWrites(connection);
     try {
       await this.declareTopology(connection);
     } catch (error) {
