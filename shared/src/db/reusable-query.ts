@@ -1,0 +1,35 @@
+import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+
+const PARAMETER = Symbol('reusable query parameter');
+
+interface Placeholder {
+  readonly [PARAMETER]: string;
+}
+
+function isPlaceholder(value: unknown): value is Placeholder {
+  return typeof value === 'object' && value !== null && PARAMETER in value;
+}
+
+/** Stand-ins for every parameter: objects the query builder takes as plain values. */
+function placeholders<P>(): P {
+  return new Proxy({}, { get: (_target, key) => ({ [PARAMETER]: String(key) }) }) as P;
+}
+
+/**
+ * A hot statement built and compiled by Kysely once, then run with new parameter values.
+ * Building and compiling a query is most of the Node CPU a small statement costs, and the
+ * statement's text never changes, so it is also prepared once per connection.
+ *
+ * `build` receives placeholders instead of values: use them only where a value goes (`=`,
+ * `set`, `values`, `${}` in `sql`, `eb.val`), never where Kysely looks inside a value (an
+ * `in` list or any array it expands; pass arrays whole, e.g. `= any(${params.ids})`). Every
+ * compiled parameter must come from a placeholder or be a constant of the query.
+ */
+export function reusableQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, params: P) => Compilable<R>) {
+  let compiled: CompiledQuery<R> | undefined;
+  return (db: Kysely<DB>, params: P): Promise<QueryResult<R>> => {
+    compiled ??= build(db, placeholders<P>()).compile();
+    const parameters = compiled.parameters.map((value) => (isPlaceholder(value) ? params[value[PARAMETER]] : value));
+    return db.executeQuery({ ...compiled, parameters });
+  };
+}
