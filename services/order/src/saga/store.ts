@@ -1,5 +1,5 @@
-import { newEvent, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
-import { sql, type Transaction } from 'kysely';
+import { newEvent, reusableQuery, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OrderStatus, OrderTables } from '../db.ts';
 import { begin, decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot, type SagaState } from './decide.ts';
 
@@ -22,8 +22,8 @@ export function historyTypeOf(input: SagaInput): string {
   return input.type === 'Timeout' ? 'SagaTimedOut' : input.type;
 }
 
-function lockedSagas(trx: Trx) {
-  return trx
+function lockedSagas(db: Kysely<OrderTables>) {
+  return db
     .selectFrom('sagas')
     .innerJoin('orders', 'orders.order_id', 'sagas.order_id')
     .select([
@@ -60,9 +60,11 @@ function toLocked(row: LockedRow): LockedSaga {
 
 /** Locks one saga (waiting for a transaction that holds it), or undefined when there is no such saga. */
 export async function lockSaga(trx: Trx, sagaId: string): Promise<LockedSaga | undefined> {
-  const row = await lockedSagas(trx).where('sagas.saga_id', '=', sagaId).executeTakeFirst();
-  return row && toLocked(row);
+  const { rows } = await lockOneSaga(trx, { sagaId });
+  return rows[0] && toLocked(rows[0]);
 }
+
+const lockOneSaga = reusableQuery((db: Kysely<OrderTables>, params: { sagaId: string }) => lockedSagas(db).where('sagas.saga_id', '=', params.sagaId));
 
 /**
  * Claims up to `limit` unfinished sagas whose deadline has passed, earliest first, skipping
