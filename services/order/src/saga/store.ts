@@ -94,40 +94,73 @@ function envelopes(saga: { sagaId: string; orderId: string }, events: readonly E
 export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, inputEventId: string, emit: Emit): Promise<Decision> {
   const decision = decide(saga, input);
   const emitted = envelopes(saga, decision.events);
-  // Rows are produced in list order, each taking its own identity and clock_timestamp().
-  const history = [{ type: historyTypeOf(input), eventId: inputEventId }, ...emitted].map((entry) => ({
-    saga_id: saga.sagaId,
-    event_id: entry.eventId,
-    type: entry.type,
-    from_state: saga.state,
-    to_state: decision.state,
+  const entries = [{ type: historyTypeOf(input), eventId: inputEventId }, ...emitted];
+  const transition: Transition = {
+    sagaId: saga.sagaId,
+    orderId: saga.orderId,
+    fromState: saga.state,
+    toState: decision.state,
+    orderStatus: orderStatusOf(decision.state),
+    reason: decision.reason,
     compensation: decision.compensation,
-  }));
-  if (decision.changed) {
-    // One statement, as each is a round trip. Its parts run in no set order, so updated_at may
-    // read the clock a few microseconds after the history rows; those keep their order.
-    await trx
-      .with('saga_changed', (db) =>
-        db
-          .updateTable('sagas')
-          .set({ state: decision.state, reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
-          .where('saga_id', '=', saga.sagaId),
-      )
-      .with('order_changed', (db) =>
-        db
-          .updateTable('orders')
-          .set({ status: orderStatusOf(decision.state), reason: decision.reason, updated_at: sql<Date>`clock_timestamp()` })
-          .where('order_id', '=', saga.orderId),
-      )
-      .insertInto('saga_history')
-      .values(history)
-      .execute();
-  } else {
-    await trx.insertInto('saga_history').values(history).execute();
-  }
+    eventIds: entries.map((entry) => entry.eventId),
+    types: entries.map((entry) => entry.type),
+  };
+  await (decision.changed ? writeTransition : recordUnchanged)(trx, transition);
   await emit(emitted);
   return decision;
 }
+
+/** One transition as its statement's parameters: the history entries as two arrays, so the text is the same for any number. */
+type Transition = {
+  sagaId: string;
+  orderId: string;
+  fromState: SagaState;
+  toState: SagaState;
+  orderStatus: OrderStatus;
+  reason: Decision['reason'];
+  compensation: boolean;
+  eventIds: string[];
+  types: string[];
+};
+
+/** The history rows of a transition, in list order: each takes its own identity and clock_timestamp() in that order. */
+function historyRows(params: Transition) {
+  return sql`
+    select ${params.sagaId}::uuid, entry.event_id, entry.type, ${params.fromState}, ${params.toState}, ${params.compensation}
+    from unnest(${params.eventIds}::uuid[], ${params.types}::text[]) with ordinality as entry (event_id, type, position)
+    order by entry.position`;
+}
+
+const historyColumns = ['saga_id', 'event_id', 'type', 'from_state', 'to_state', 'compensation'] as const;
+
+/**
+ * Saga row, order row and history rows in one statement, as each is a round trip. Its parts run
+ * in no set order, so updated_at may read the clock a few microseconds after the history rows.
+ */
+const writeTransition = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
+  db
+    .with('saga_changed', (qc) =>
+      qc
+        .updateTable('sagas')
+        .set({ state: params.toState, reason: params.reason, updated_at: sql<Date>`clock_timestamp()` })
+        .where('saga_id', '=', params.sagaId),
+    )
+    .with('order_changed', (qc) =>
+      qc
+        .updateTable('orders')
+        .set({ status: params.orderStatus, reason: params.reason, updated_at: sql<Date>`clock_timestamp()` })
+        .where('order_id', '=', params.orderId),
+    )
+    .insertInto('saga_history')
+    .columns(historyColumns)
+    .expression(historyRows(params)),
+);
+
+/** An input that changes nothing is still recorded. */
+const recordUnchanged = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
+  db.insertInto('saga_history').columns(historyColumns).expression(historyRows(params)),
+);
 
 /** An Idempotency-Key to claim in the statement that starts the saga, with the response a retry replays. */
 export interface KeyClaim {
