@@ -10,14 +10,14 @@
  *   1. PostgreSQL commits/s of one-row outbox transactions, with and without `pg_notify`
  *      in each (what OUTBOX_NOTIFY=true costs every writer);
  *   2. relay drain: a backlog published and confirmed, rows/s (the relay's capacity);
- *   3. per wake mode: in-process wake (the default), NOTIFY (rows committed by another
+ *   3. per wake mode: published from memory after the commit (the default), NOTIFY (rows committed by another
  *      connection with pg_notify, the relay listening) and polling alone every 1000 ms:
  *      - commit → handled latency p50/p99 at low load (LOW_RATE events/s);
  *      - at saturation (WRITERS connections committing one-event transactions as fast as
  *        they can): commits/s, rows published/s (first commit → last row confirmed),
  *        handled/s and commit → handled p50/p99;
  *   4. commit → confirmed at saturation with writers that commit BATCHED events per
- *      transaction (in-process wake), into a queue nobody consumes: published rows/s when
+ *      transaction (published from memory), into a queue nobody consumes: published rows/s when
  *      commits are not the bottleneck.
  * "handled" is the moment the consumer's transaction (inbox row + handler) has committed.
  *
@@ -225,7 +225,7 @@ async function startProducer(url: string, env: Record<string, string>): Promise<
 
 type Write = () => Promise<number>;
 
-/** Through the service's own outbox: the commit wakes the relay in-process. */
+/** Through the service's own outbox: the relay publishes the committed rows from memory. */
 function writeThroughOutbox(context: ServiceContext<MessagingTables, MessagingSettings>, perTransaction = 1, type: EventType = 'OrderCreated'): Write {
   return async () => {
     const events = Array.from({ length: perTransaction }, () => event(type));
@@ -427,7 +427,7 @@ async function main(): Promise<void> {
   await startConsumer(consumerUrl);
   const sqlWriters = pool(producerUrl, WRITERS);
   const modes: ModeResult[] = [];
-  modes.push(await measureMode('in-process wake', {}, (context) => writeThroughOutbox(context), producerUrl, producer));
+  modes.push(await measureMode('from memory', {}, (context) => writeThroughOutbox(context), producerUrl, producer));
   modes.push(await measureMode('NOTIFY', { OUTBOX_NOTIFY: 'true' }, () => writeWithSql(sqlWriters, true), producerUrl, producer));
   modes.push(await measureMode('poll 1000 ms', { OUTBOX_NOTIFY: 'false', OUTBOX_POLL_INTERVAL_MS: '1000' }, () => writeWithSql(sqlWriters, false), producerUrl, producer));
 
@@ -449,7 +449,7 @@ async function main(): Promise<void> {
   }
   say();
   say(
-    `commit → confirmed at saturation, ${WRITERS} writers × ${BATCHED} events per transaction (in-process wake, unconsumed queue): ` +
+    `commit → confirmed at saturation, ${WRITERS} writers × ${BATCHED} events per transaction (published from memory, unconsumed queue): ` +
       `${batched.events} events, ${batched.committedEventsPerSecond} committed/s, ${batched.publishedPerSecond} published/s (producer CPU ${batched.producerCpuMsPerEvent} ms/event)`,
   );
   const wake = modes[0]!;
@@ -457,7 +457,7 @@ async function main(): Promise<void> {
   say();
   say(
     `targets: ≥ 5000 rows/s published: ${drain.perSecond} (drain), ${batched.publishedPerSecond} (sustained) ${published >= 5000 ? 'met' : 'MISSED'}; ` +
-      `commit → handled p50 ≤ 5 ms at low load, in-process wake: ${wake.low.p50} ms ${wake.low.p50 <= 5 ? 'met' : 'MISSED'}`,
+      `commit → handled p50 ≤ 5 ms at low load, from memory: ${wake.low.p50} ms ${wake.low.p50 <= 5 ? 'met' : 'MISSED'}`,
   );
   environment.loadAverageAtEnd = round(os.loadavg()[0]!);
   console.log(JSON.stringify({ bench: 'relay', environment, settings: { lowRate: LOW_RATE, lowSeconds: LOW_SECONDS, saturationSeconds: SATURATION_SECONDS, writers: WRITERS, batched: BATCHED }, commits, drain, modes, batched }));
