@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { decideCommit, decideRelease, decideReservation, quantitiesBySku } from '../src/domain/reservation.ts';
+import { decideRelease, decideReservation, quantitiesBySku } from '../src/domain/reservation.ts';
 
 const noFailure = { failureRate: 0, random: 0.5 };
 
@@ -28,9 +28,7 @@ test('quantitiesBySku sorts in byte order', () => {
   expect(quantitiesBySku([{ sku: 'b', qty: 1 }, { sku: 'B', qty: 1 }, { sku: 'A-2', qty: 1 }, { sku: 'A.1', qty: 1 }]).map(([sku]) => sku)).toEqual(['A-2', 'A.1', 'B', 'b']);
 });
 
-test('only a held reservation is released or committed', () => {
+test('only a held reservation is released', () => {
   expect(decideRelease('RESERVED')).toEqual({ action: 'release' });
   for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED'] as const) expect(decideRelease(status).action).toBe('none');
-  expect(decideCommit('RESERVED')).toEqual({ action: 'commit' });
-  for (const status of ['COMMITTED', 'RELEASED', 'CANCELLED_BEFORE_RESERVE', 'FAILED', undefined] as const) expect(decideCommit(status).action).toBe('none');
 });

@@ -41,8 +41,3 @@ export function decideReservation(
 export function decideRelease(existing: ReservationStatus): { action: 'release' } | { action: 'none'; because: ReservationStatus } {
   return existing === 'RESERVED' ? { action: 'release' } : { action: 'none', because: existing };
 }
-
-/** What an OrderConfirmed does: held stock becomes sold. */
-export function decideCommit(existing: ReservationStatus | undefined): { action: 'commit' } | { action: 'none'; because: ReservationStatus | 'no reservation' } {
-  return existing === 'RESERVED' ? { action: 'commit' } : { action: 'none', because: existing ?? 'no reservation' };
-}

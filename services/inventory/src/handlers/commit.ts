@@ -4,8 +4,8 @@ import { commitIfReserved, lockReservation } from '../store.ts';
 
 /**
  * The order is confirmed: the stock it held is sold for good (RESERVED → COMMITTED). This is
- * on every confirmed order's path, so the status is checked by the update itself rather than
- * by locking the row and asking decideCommit first.
+ * on every confirmed order's path, so the status is checked by the update itself (only a
+ * RESERVED record moves) rather than by locking the row and deciding first.
  */
 export const commitOnOrderConfirmed = () =>
   on<InventoryTables, 'OrderConfirmed'>('OrderConfirmed', 'inventory.commit', async ({ event, trx, log }) => {
