@@ -10,6 +10,7 @@ import { claimEvents } from '../inbox/inbox.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
+import { SerialBatches } from '../runtime/serial-batches.ts';
 import { classifyFailure, describeError } from './failure.ts';
 import type { EventHandler } from './handler.ts';
 
@@ -73,11 +74,11 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
-  /** Messages for batchable handlers waiting for the running transaction to end. */
-  private waiting: Delivery<DB>[] = [];
-  private applying = false;
+  /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
+  private readonly batches: SerialBatches<Delivery<DB>>;
 
   constructor(private readonly options: ConsumerOptions<DB>) {
+    this.batches = new SerialBatches(options.batchSize, (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)));
     this.handlers = new Map(options.handlers.map((handler) => [handler.event, handler]));
     for (const handler of options.handlers) {
       if (handler.transactional !== false && !options.outbox) throw new Error(`handler ${handler.name} needs a database`);
@@ -98,7 +99,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         this.consumerTag = undefined;
       }
       // Unacked, they are redelivered on the next channel.
-      this.waiting = this.waiting.filter((delivery) => delivery.channel !== channel);
+      this.batches.discard((delivery) => delivery.channel === channel);
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;
@@ -123,8 +124,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const { channel, consumerTag } = this;
     if (channel && consumerTag) await channel.cancel(consumerTag).catch(() => {});
     this.consumerTag = undefined;
-    // A finishing batch starts the next one, so wait until nothing is left.
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    await this.batches.idle();
+    await Promise.allSettled([...this.inFlight]);
     this.channel = undefined;
     await channel?.close().catch(() => {});
   }
@@ -147,21 +148,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
     if (handler.transactional === false || !this.options.outbox) return this.track(this.deliverOutside(delivery));
     if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.deliverAlone(delivery));
-    this.waiting.push(delivery);
-    this.applyWaiting();
-  }
-
-  /** Starts a transaction for the waiting messages unless one is running; its end starts the next. */
-  private applyWaiting(): void {
-    if (this.applying || this.waiting.length === 0) return;
-    this.applying = true;
-    const batch = this.waiting.splice(0, this.options.batchSize);
-    this.track(
-      (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)).finally(() => {
-        this.applying = false;
-        this.applyWaiting();
-      }),
-    );
+    this.batches.add(delivery);
   }
 
   private async deliverBatch(batch: Delivery<DB>[]): Promise<void> {

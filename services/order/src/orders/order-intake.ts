@@ -1,4 +1,4 @@
-import { classifyFailure, HttpError, type Outbox } from '@checkout-saga/shared';
+import { classifyFailure, HttpError, SerialBatches, type Outbox } from '@checkout-saga/shared';
 import type { OrderTables } from '../db.ts';
 import { acceptOrders, type AcceptOutcome, type Acceptance, type OrderRequest } from './accept.ts';
 
@@ -18,9 +18,9 @@ interface Waiting {
 }
 
 /**
- * Accepts orders the way the kit's consumer applies messages: requests that arrive while an
- * accept transaction is running are accepted together in the next one (up to maxBatch), one
- * statement for all their rows and one outbox insert for all their events. BEGIN, the
+ * Accepts orders the way the kit's consumer applies messages (SerialBatches): requests
+ * that arrive while an accept transaction is running are accepted together in the next one
+ * (up to maxBatch), one statement for all their rows and one outbox insert for all their events. BEGIN, the
  * statements and COMMIT are round trips, most of what a request costs, so under load a batch
  * pays them once for many requests; under light load a request still gets a transaction of
  * its own at once, with nothing to wait for. One transaction runs at a time, so batches of
@@ -32,38 +32,22 @@ interface Waiting {
  * unseen, and a request without an Idempotency-Key would then be written twice.
  */
 export class OrderIntake {
-  private waiting: Waiting[] = [];
-  private running: Promise<void> | undefined;
+  private readonly batches: SerialBatches<Waiting>;
   private stopped = false;
-  private readonly maxBatch: number;
 
   constructor(private readonly options: OrderIntakeOptions) {
-    this.maxBatch = Math.max(1, options.maxBatch ?? 64);
+    this.batches = new SerialBatches(options.maxBatch ?? 64, (batch) => (batch.length === 1 ? this.acceptAlone(batch[0]!) : this.acceptBatch(batch)));
   }
 
   accept(request: OrderRequest): Promise<Acceptance> {
     if (this.stopped) return Promise.reject(new HttpError(503, 'unavailable', 'the service is shutting down; retry shortly'));
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ request, resolve, reject });
-      this.acceptWaiting();
-    });
+    return new Promise((resolve, reject) => this.batches.add({ request, resolve, reject }));
   }
 
   /** Takes no more requests, and resolves once every request it took has its answer. */
   async stop(): Promise<void> {
     this.stopped = true;
-    // A finishing batch starts the next one, so wait until nothing is left.
-    while (this.running) await this.running;
-  }
-
-  /** Starts a transaction for the waiting requests unless one is running; its end starts the next. */
-  private acceptWaiting(): void {
-    if (this.running || this.waiting.length === 0) return;
-    const batch = this.waiting.splice(0, this.maxBatch);
-    this.running = (batch.length === 1 ? this.acceptAlone(batch[0]!) : this.acceptBatch(batch)).finally(() => {
-      this.running = undefined;
-      this.acceptWaiting();
-    });
+    await this.batches.idle();
   }
 
   private async acceptBatch(batch: readonly Waiting[]): Promise<void> {
