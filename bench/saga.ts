@@ -334,6 +334,37 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/**
+ * The median time of each step of a confirmed saga, from when the bench saw each event on the
+ * exchange: the HTTP answer, then each service's turn from the event it consumed to the event
+ * it published (the broker hop to it, its transaction, its publish).
+ */
+function stepsOfHappyPath(
+  posted: Map<string, { started: number; answered: number }>,
+  seen: Map<string, Map<string, number>>,
+): Record<string, number> {
+  const marks = ['OrderCreated', 'PaymentCompleted', 'InventoryReserved', 'OrderConfirmed'] as const;
+  const steps: Record<string, number[]> = {
+    'POST answered': [],
+    'order accepted → OrderCreated': [],
+    'payment: → PaymentCompleted': [],
+    'inventory: → InventoryReserved': [],
+    'order: → OrderConfirmed': [],
+  };
+  for (const [orderId, { started, answered }] of posted) {
+    const times = seen.get(orderId);
+    const at = marks.map((mark) => times?.get(mark));
+    if (at.some((time) => time === undefined)) continue;
+    const [created, paid, reserved, confirmed] = at as number[];
+    steps['POST answered']!.push(answered - started);
+    steps['order accepted → OrderCreated']!.push(created! - started);
+    steps['payment: → PaymentCompleted']!.push(paid! - created!);
+    steps['inventory: → InventoryReserved']!.push(reserved! - paid!);
+    steps['order: → OrderConfirmed']!.push(confirmed! - reserved!);
+  }
+  return Object.fromEntries(Object.entries(steps).map(([step, values]) => [step, percentile(values.sort((a, b) => a - b), 50)]));
+}
+
 /** The CPU profiles the services wrote on exit, as paths. */
 function profileFiles(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -346,7 +377,7 @@ function profileFiles(dir: string): string[] {
 /** The JSON line the bench prints last. */
 interface BenchResult {
   postgres: Omit<PostgresServer, 'url'> | undefined;
-  lowLoad: { rate: number; sagas: number; p50: number; p95: number; p99: number };
+  lowLoad: { rate: number; sagas: number; p50: number; p95: number; p99: number; stepsP50: Record<string, number> };
   saturation: {
     concurrency: number;
     seconds: number;
@@ -378,10 +409,23 @@ async function main() {
     terminal.set(orderId, performance.now());
     waiters.get(orderId)?.();
   }, { noAck: true });
+  // During the low-load phase every event of a saga is watched too, to say which step the time goes to.
+  const seen = new Map<string, Map<string, number>>();
+  const { queue: everyEvent } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
+  await channel.bindQueue(everyEvent, system.exchange, '#');
+  const { consumerTag: everyEventTag } = await channel.consume(everyEvent, (message) => {
+    if (!message) return;
+    const { orderId, type } = JSON.parse(message.content.toString()) as { orderId: string; type: string };
+    const times = seen.get(orderId) ?? new Map<string, number>();
+    if (!times.has(type)) times.set(type, performance.now());
+    seen.set(orderId, times);
+  }, { noAck: true });
 
   const skus = ['KEYBOARD', 'MOUSE', 'MONITOR', 'HEADSET'];
   const ordersUrl = new URL('/orders', system.orderUrl);
   let sequence = 0;
+  const posted = new Map<string, { started: number; answered: number }>();
+  let watchingSteps = false;
   async function oneSaga(): Promise<{ accepted: boolean; latency?: number }> {
     const started = performance.now();
     const index = sequence++;
@@ -392,6 +436,7 @@ async function main() {
     }).catch(() => undefined);
     if (response?.status !== 202) return { accepted: false };
     const { orderId } = JSON.parse(response.body) as { orderId: string };
+    if (watchingSteps) posted.set(orderId, { started, answered: performance.now() });
     if (!terminal.has(orderId)) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 30_000);
@@ -410,6 +455,7 @@ async function main() {
   const low: number[] = [];
   const lowRuns: Promise<void>[] = [];
   const interval = 1000 / rate;
+  watchingSteps = true;
   const lowStart = performance.now();
   for (let i = 0; i < rate * rateSeconds; i++) {
     const due = lowStart + i * interval;
@@ -418,6 +464,11 @@ async function main() {
     lowRuns.push(oneSaga().then((result) => { if (result.latency !== undefined) low.push(result.latency); }));
   }
   await Promise.all(lowRuns);
+  watchingSteps = false;
+  await channel.cancel(everyEventTag);
+  await channel.deleteQueue(everyEvent);
+  const steps = stepsOfHappyPath(posted, seen);
+  posted.clear();
 
   // Phase 2: closed loop at a fixed concurrency, for throughput, CPU and latency at saturation.
   const high: number[] = [];
@@ -457,7 +508,7 @@ async function main() {
   high.sort((a, b) => a - b);
   const result: BenchResult = {
     postgres: args.url ? undefined : { transport: postgres.transport, address: postgres.address },
-    lowLoad: { rate, sagas: low.length, p50: percentile(low, 50), p95: percentile(low, 95), p99: percentile(low, 99) },
+    lowLoad: { rate, sagas: low.length, p50: percentile(low, 50), p95: percentile(low, 95), p99: percentile(low, 99), stepsP50: steps },
     saturation: {
       concurrency,
       seconds: elapsed,
@@ -485,6 +536,11 @@ function printText(result: BenchResult): void {
   const hint = server?.transport === 'unix socket' && !process.env.BENCH_DATABASE_URL ? '; --tcp for TCP' : '';
   console.log(server ? `PostgreSQL: ${server.transport} (${server.address})${hint}` : `PostgreSQL: as configured by the running system at ${args.url}`);
   console.log(`low load (${result.lowLoad.rate} sagas/s for ${rateSeconds} s, ${result.lowLoad.sagas} sagas): p50 ${ms(result.lowLoad.p50)}, p95 ${ms(result.lowLoad.p95)}, p99 ${ms(result.lowLoad.p99)}`);
+  console.log(
+    `  where it goes (p50 of each step, confirmed sagas): ${Object.entries(result.lowLoad.stepsP50)
+      .map(([step, value]) => `${step} ${ms(value)}`)
+      .join(', ')}`,
+  );
   console.log(
     `saturation (concurrency ${result.saturation.concurrency}, ${result.saturation.seconds.toFixed(0)} s): ${result.saturation.sagasPerSecond.toFixed(0)} sagas/s completed, ` +
       `${result.saturation.acceptedPerSecond.toFixed(0)} orders/s accepted (${result.saturation.rejected} rejected), ` +
