@@ -2,6 +2,7 @@ export * from './config/index.ts';
 export { createLogger, type Logger } from './logger.ts';
 export { createDatabase, type Database } from './db/database.ts';
 export { reusableQuery } from './db/reusable-query.ts';
+export { sendAhead, type SentAhead } from './db/pipelined-driver.ts';
 export { SerialBatches } from './runtime/serial-batches.ts';
 export type { MessagingTables, OutboxTable, ProcessedEventsTable } from './db/messaging-tables.ts';
 export { ensureDatabase, migrateDatabase, migrationsRoot } from './db/migrate.ts';

@@ -27,9 +27,12 @@ function placeholders<P>(): P {
  */
 export function reusableQuery<DB, P extends Record<string, unknown>, R>(build: (db: Kysely<DB>, params: P) => Compilable<R>) {
   let compiled: CompiledQuery<R> | undefined;
-  return (db: Kysely<DB>, params: P): Promise<QueryResult<R>> => {
+  /** The statement with these values, to run or to send ahead. */
+  const withValues = (db: Kysely<DB>, params: P): CompiledQuery<R> => {
     compiled ??= build(db, placeholders<P>()).compile();
     const parameters = compiled.parameters.map((value) => (isPlaceholder(value) ? params[value[PARAMETER]] : value));
-    return db.executeQuery({ ...compiled, parameters });
+    return { ...compiled, parameters };
   };
+  const run = (db: Kysely<DB>, params: P): Promise<QueryResult<R>> => db.executeQuery(withValues(db, params));
+  return Object.assign(run, { compile: withValues });
 }
