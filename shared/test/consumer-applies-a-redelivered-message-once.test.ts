@@ -2,7 +2,8 @@
  * Contract: a message delivered twice changes the database once. The handler's inbox row,
  * its business change and the events it emits commit together; a second delivery of the
  * same eventId, whether it arrives after the first committed or while the first is still
- * in its transaction, is acknowledged and changes nothing.
+ * in its transaction, is acknowledged and changes nothing, even when its handler would now
+ * fail (handlers run ahead of the inbox claim's answer; a duplicate found there is not a failure).
  */
 import type { Generated } from 'kysely';
 import type pg from 'pg';
@@ -26,6 +27,8 @@ let publisher: RawPublisher;
 let exchange: string;
 /** Deliveries of these events wait in the handler, inside their transaction, until released. */
 const gates = new Map<string, { entered: boolean; release: () => void; released: Promise<void> }>();
+/** The handler refuses these events once their effect exists, as a handler whose state moved on would. */
+const refusedWhenRepeated = new Set<string>();
 
 beforeAll(async () => {
   servers = await testServers();
@@ -42,6 +45,10 @@ beforeAll(async () => {
       CONSUMER_BATCH_SIZE: '1' },
     handlers: () => [
       on<EffectsDb, 'OrderCreated'>('OrderCreated', HANDLER, async ({ event, trx, emit }) => {
+        if (refusedWhenRepeated.has(event.eventId)) {
+          const existing = await trx.selectFrom('effects').select('id').where('event_id', '=', event.eventId).executeTakeFirst();
+          if (existing) throw new Error('this event was applied already');
+        }
         await trx.insertInto('effects').values({ event_id: event.eventId }).execute();
         await emit(newEvent('PaymentFailed', event, { reason: 'declined', amountMinor: event.payload.amountMinor, currency: event.payload.currency }));
         const gate = gates.get(event.eventId);
@@ -63,6 +70,7 @@ afterAll(() => cleanup.run());
 const outcomes = async () => ({
   handled: await metricValue(running.service.url, 'messages_total', { handler: HANDLER, outcome: 'handled' }),
   duplicate: await metricValue(running.service.url, 'messages_total', { handler: HANDLER, outcome: 'duplicate' }),
+  retried: await metricValue(running.service.url, 'messages_total', { handler: HANDLER, outcome: 'retried' }),
 });
 
 /** What one event changed: its business rows and its inbox rows. */
@@ -117,5 +125,18 @@ describe('a message delivered twice', () => {
 
     expect(await changesFor(event.eventId)).toMatchObject({ effects: 1, inbox: 1 });
     expect(await emittedFor(event)).toBe(1);
+  });
+
+  test('is acknowledged as a duplicate, not retried, when its handler would now fail', async () => {
+    const before = await outcomes();
+    const event = orderCreated();
+    refusedWhenRepeated.add(event.eventId);
+    await publisher.publishEvent(exchange, event);
+    await waitFor(async () => (await outcomes()).handled === before.handled + 1, { message: 'the first delivery handled' });
+    await publisher.publishEvent(exchange, event);
+    await waitFor(async () => (await outcomes()).duplicate === before.duplicate + 1, { message: 'the second delivery recognised as a duplicate' });
+
+    expect((await outcomes()).retried).toBe(before.retried);
+    expect(await changesFor(event.eventId)).toMatchObject({ effects: 1, inbox: 1 });
   });
 });

@@ -6,7 +6,7 @@ import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
-import { claimEvents } from '../inbox/inbox.ts';
+import { claimEventsAhead } from '../inbox/inbox.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
@@ -202,17 +202,38 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     }
   }
 
-  /** Applies deliveries in one transaction: inbox claims, each new one's handler, then every emitted event. */
-  private apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
+  /**
+   * Applies deliveries in one transaction. Almost every delivery is new, so the handlers run
+   * right behind the inbox claim, without waiting for its answer (a round trip saved per
+   * transaction). If the claim then finds one of them applied before, the transaction rolls
+   * back and runs again with the claim answered first, so the duplicate is skipped.
+   */
+  private async apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
+    try {
+      return await this.applyInTransaction(deliveries, 'speculative');
+    } catch (error) {
+      if (!(error instanceof ClaimedBefore)) throw error;
+      return this.applyInTransaction(deliveries, 'claim first');
+    }
+  }
+
+  /** One transaction: inbox claims, each new delivery's handler, then every emitted event. */
+  private applyInTransaction(deliveries: readonly Delivery<DB>[], mode: 'speculative' | 'claim first'): Promise<Outcome[]> {
     const outbox = this.options.outbox!;
     this.options.metrics?.transactionMessages.observe(deliveries.length);
     return outbox.transaction(async (trx): Promise<Outcome[]> => {
       const keys = deliveries.map(({ event, handler }) => ({ eventId: event.eventId, handler: handler.name }));
-      const isNew = await claimEvents(trx as unknown as Transaction<MessagingTables>, keys);
+      const claim = await claimEventsAhead(trx as unknown as Transaction<MessagingTables>, keys);
+      const isNew = mode === 'claim first' ? await claim.isNew : undefined;
+      /** After a speculative run: throws ClaimedBefore if any delivery turned out to be a duplicate. */
+      const confirmAllNew = async () => {
+        const claimed = await claim.isNew;
+        if (!keys.every(claimed)) throw new ClaimedBefore();
+      };
       const emitted: OutboxEntry[] = [];
       const outcomes: Outcome[] = [];
       for (const [index, { event, handler, traceparent, log }] of deliveries.entries()) {
-        if (!isNew(keys[index]!)) {
+        if (isNew && !isNew(keys[index]!)) {
           outcomes.push('duplicate');
           continue;
         }
@@ -221,9 +242,16 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         const emit = async (events: Envelope | readonly Envelope[]) => {
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
-        await this.timed(handler, () => handler.handle({ event, trx, emit, log }));
+        try {
+          await this.timed(handler, () => handler.handle({ event, trx, emit, log }));
+        } catch (error) {
+          // A duplicate may fail where the first delivery did not (its saga moved on): it is not a failure then.
+          if (!isNew) await confirmAllNew();
+          throw error;
+        }
         outcomes.push('handled');
       }
+      if (!isNew) await confirmAllNew();
       await outbox.enqueueEach(trx, emitted);
       return outcomes;
     });
@@ -300,6 +328,13 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         resolve(false);
       }
     });
+  }
+}
+
+/** A speculative run met a delivery applied before: run again with the claim answered first. */
+class ClaimedBefore extends Error {
+  constructor() {
+    super('a delivery in the transaction was applied before');
   }
 }
 

@@ -2,6 +2,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { routingKeyOf } from '../contracts/events.ts';
 import type { Envelope } from '../contracts/envelope.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
+import { sendAhead } from '../db/pipelined-driver.ts';
 
 export const OUTBOX_NOTIFY_CHANNEL = 'outbox';
 
@@ -68,13 +69,15 @@ export class Outbox<DB extends MessagingTables> {
     }));
     const kit = trx as unknown as Transaction<MessagingTables>;
     // Arrays rather than one VALUES row per event: the same text for any number of rows, so it is prepared once.
-    await sql`
+    // Nothing waits for its answer: COMMIT, written right behind it, fails if it did.
+    const insert = sql`
       insert into outbox (event_id, routing_key, envelope, headers, claimed_until)
       select event_id, routing_key, envelope, headers, clock_timestamp() + ${this.options.claimMs ?? null}::integer * interval '1 millisecond'
       from unnest(${messages.map((message) => message.eventId)}::uuid[], ${messages.map((message) => message.routingKey)}::text[],
                   ${messages.map((message) => message.body)}::jsonb[], ${messages.map((message) => JSON.stringify(message.headers))}::jsonb[])
-           as rows (event_id, routing_key, envelope, headers)`.execute(kit);
-    if (this.options.notify) await sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.execute(kit);
+           as rows (event_id, routing_key, envelope, headers)`;
+    await sendAhead(kit, insert.compile(kit));
+    if (this.options.notify) await sendAhead(kit, sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.compile(kit));
     const added = this.added.get(trx);
     if (added) added.push(...messages);
     else this.added.set(trx, messages);

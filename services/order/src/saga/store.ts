@@ -1,4 +1,4 @@
-import { newEvent, reusableQuery, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
+import { newEvent, reusableQuery, sendAhead, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OrderStatus, OrderTables } from '../db.ts';
 import { begin, decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot, type SagaState } from './decide.ts';
@@ -106,7 +106,8 @@ export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, 
     eventIds: entries.map((entry) => entry.eventId),
     types: entries.map((entry) => entry.type),
   };
-  await (decision.changed ? writeTransition : recordUnchanged)(trx, transition);
+  // Nothing here needs its answer: it goes ahead, and the transaction's COMMIT reports a failure.
+  await sendAhead(trx, (decision.changed ? writeTransition : recordUnchanged).compile(trx, transition));
   await emit(emitted);
   return decision;
 }
