@@ -99,6 +99,7 @@ class PipelinedConnection implements DatabaseConnection {
     if (this.endWithoutStatements()) return;
     this.inTransaction = false;
     const committed = this.write(CompiledQuery.raw('commit'));
+    committed.catch(() => {}); // reported below, once the statements ahead of it have their answers
     await Promise.allSettled(this.unanswered);
     const result = await committed.catch((error: unknown) => this.reportable(error).then((reported) => Promise.reject(reported)));
     if (this.failure) throw this.failure.error;
@@ -112,6 +113,7 @@ class PipelinedConnection implements DatabaseConnection {
     if (!this.inTransaction) return;
     this.inTransaction = false;
     const rolledBack = this.write(CompiledQuery.raw('rollback'));
+    rolledBack.catch(() => {}); // awaited below, once the statements ahead of it have their answers
     await Promise.allSettled(this.unanswered);
     await rolledBack;
   }
