@@ -66,9 +66,9 @@ class PipelinedConnection implements DatabaseConnection {
   /** The first of them to fail: what the transaction reports. */
   private failure: { error: unknown } | undefined;
   /** Set when the connection cannot be used again; the pool then discards it. */
-  stale: Error | undefined;
+  private stale: Error | undefined;
 
-  constructor(readonly client: pg.PoolClient) {}
+  constructor(private readonly client: pg.PoolClient) {}
 
   begin(statement: string): void {
     this.pendingBegin = statement;
