@@ -5,9 +5,8 @@ export function createMetrics(service: string) {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   // prom-client samples event-loop delay with a 10 ms timer by default: a hundred wake-ups a
-  // second per process, most of an idle service's CPU (four services: 30 ms/s, 9 ms/s at 100),
-  // and they slowed the sagas they interrupted (`npm run bench`, p50 at 20 sagas/s, about 2 ms).
-  // Ten samples a second still catch any stall worth seeing.
+  // second per process, most of an idle service's CPU (four idle services: 30 ms of CPU a
+  // second, 9 at 100 ms). Ten samples a second still catch any stall worth seeing.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
   return {
