@@ -4,10 +4,13 @@
  * - every one is applied once, in one transaction, and a copy of one of them in the same
  *   batch is recognised as a duplicate;
  * - a message whose handler fails does not take the others with it: they are applied once,
- *   it alone is dead-lettered.
+ *   it alone is dead-lettered;
+ * - a handler's log lines are written when its transaction commits, so the batch that rolled
+ *   back and was replayed message by message logs each change once.
  */
 import type { Generated } from 'kysely';
 import type pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newEvent, on, PermanentFailure, type Envelope, type MessagingTables } from '../src/index.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
@@ -26,6 +29,8 @@ let running: TestService<EffectsDb>;
 let pool: pg.Pool;
 let publisher: RawPublisher;
 let exchange: string;
+/** Every line the service logged, parsed. */
+const logLines: { eventId?: string; msg: string }[] = [];
 /** A delivery of this event holds its transaction open until released, so the next messages gather behind it. */
 let gate: { eventId: string; entered: boolean; released: Promise<void> } | undefined;
 
@@ -48,10 +53,12 @@ beforeAll(async () => {
       CONSUMER_BATCH_SIZE: '32',
       MAX_DELIVERY_ATTEMPTS: '1',
     },
+    logger: pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line) as (typeof logLines)[number]) }),
     handlers: () => [
-      on<EffectsDb, 'OrderCreated'>('OrderCreated', HANDLER, async ({ event, trx, emit }) => {
+      on<EffectsDb, 'OrderCreated'>('OrderCreated', HANDLER, async ({ event, trx, emit, log }) => {
         if (event.payload.customerEmail === POISON_EMAIL) throw new PermanentFailure(`customer ${POISON_EMAIL} is refused`);
         await trx.insertInto('effects').values({ event_id: event.eventId }).execute();
+        log.info('effect recorded');
         await emit(newEvent('PaymentFailed', event, { reason: 'declined', amountMinor: event.payload.amountMinor, currency: event.payload.currency }));
         if (gate?.eventId === event.eventId && !gate.entered) {
           gate.entered = true;
@@ -127,5 +134,19 @@ describe('messages that arrive together', () => {
     expect(effects).toHaveLength(events.length);
     expect(effects.every((effect) => effect.rows === 1)).toBe(true);
     expect(await effectsOf([poison])).toEqual([]);
+  });
+
+  test('log what committed: the batch that rolled back and was replayed logs each change once', async () => {
+    const handledBefore = await outcome('handled');
+    const events = Array.from({ length: 6 }, () => orderCreated());
+    const poison = orderCreated();
+    (poison.payload as { customerEmail: string }).customerEmail = POISON_EMAIL;
+    // The three ahead of the poison run their handler (and log) in the batch that rolls back, then again alone.
+    await arriveTogether([...events.slice(0, 3), poison, ...events.slice(3)]);
+
+    await waitFor(async () => (await outcome('handled')) === handledBefore + 1 + events.length, { message: 'every good message handled' });
+    const recorded = (eventId: string) => logLines.filter((line) => line.eventId === eventId && line.msg === 'effect recorded').length;
+    expect(events.map((event) => recorded(event.eventId))).toEqual(events.map(() => 1));
+    expect(recorded(poison.eventId)).toBe(0);
   });
 });

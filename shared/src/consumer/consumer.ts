@@ -13,6 +13,7 @@ import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
 import { SerialBatches } from '../runtime/serial-batches.ts';
 import { classifyFailure, describeError } from './failure.ts';
 import type { EventHandler } from './handler.ts';
+import { HeldLogLines } from './held-log-lines.ts';
 
 /** Headers the kit owns on retried and dead-lettered copies. */
 export const Headers = {
@@ -217,11 +218,12 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     }
   }
 
-  /** One transaction: inbox claims, each new delivery's handler, then every emitted event. */
-  private applyInTransaction(deliveries: readonly Delivery<DB>[], mode: 'speculative' | 'claim first'): Promise<Outcome[]> {
+  /** One transaction: inbox claims, each new delivery's handler, then every emitted event; the handlers' log lines once it commits. */
+  private async applyInTransaction(deliveries: readonly Delivery<DB>[], mode: 'speculative' | 'claim first'): Promise<Outcome[]> {
     const outbox = this.options.outbox!;
     this.options.metrics?.transactionMessages.observe(deliveries.length);
-    return outbox.transaction(async (trx): Promise<Outcome[]> => {
+    const logLines = new HeldLogLines();
+    const outcomes = await outbox.transaction(async (trx): Promise<Outcome[]> => {
       const keys = deliveries.map(({ event, handler }) => ({ eventId: event.eventId, handler: handler.name }));
       const claim = await claimEventsAhead(trx as unknown as Transaction<MessagingTables>, keys);
       const isNew = mode === 'claim first' ? await claim.isNew : undefined;
@@ -243,7 +245,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
         try {
-          await this.timed(handler, () => handler.handle({ event, trx, emit, log }));
+          await this.timed(handler, () => handler.handle({ event, trx, emit, log: logLines.hold(log) }));
         } catch (error) {
           // A duplicate may fail where the first delivery did not (its saga moved on): it is not a failure then.
           if (!isNew) await confirmAllNew();
@@ -255,6 +257,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       await outbox.enqueueEach(trx, emitted);
       return outcomes;
     });
+    logLines.release();
+    return outcomes;
   }
 
   private async timed(handler: EventHandler<DB, EventType>, work: () => Promise<void>): Promise<void> {

@@ -13,6 +13,7 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
   event: Envelope<T>;
   trx: Transaction<DB>;
   emit(events: Envelope | readonly Envelope[]): Promise<void>;
+  /** In a transaction, its lines are written once the transaction commits, and dropped if it rolls back. */
   log: Logger;
 }
 
