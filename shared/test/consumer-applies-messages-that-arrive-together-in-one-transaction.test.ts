@@ -91,6 +91,21 @@ async function arriveTogether(batch: readonly Envelope[]): Promise<void> {
   release();
 }
 
+/**
+ * Six good messages and a poison one fourth, arriving together; resolves once every good one
+ * is handled. The three ahead of the poison run their handler in the batch that rolls back,
+ * then again alone.
+ */
+async function arriveWithPoison(): Promise<{ events: Envelope[]; poison: Envelope }> {
+  const handledBefore = await outcome('handled');
+  const events = Array.from({ length: 6 }, () => orderCreated());
+  const poison = orderCreated();
+  (poison.payload as { customerEmail: string }).customerEmail = POISON_EMAIL;
+  await arriveTogether([...events.slice(0, 3), poison, ...events.slice(3)]);
+  await waitFor(async () => (await outcome('handled')) === handledBefore + 1 + events.length, { message: 'every good message handled' });
+  return { events, poison };
+}
+
 async function effectsOf(events: readonly Envelope[]) {
   const { rows } = await pool.query<{ event_id: string; transactions: number; rows: number }>(
     'select event_id, count(distinct xmin::text)::int as transactions, count(*)::int as rows from effects where event_id = any($1::uuid[]) group by event_id',
@@ -121,14 +136,9 @@ describe('messages that arrive together', () => {
   });
 
   test('do not share the fate of one that fails: it alone is dead-lettered, the others are applied once', async () => {
-    const handledBefore = await outcome('handled');
     const deadBefore = await outcome('dead_lettered');
-    const events = Array.from({ length: 6 }, () => orderCreated());
-    const poison = orderCreated();
-    (poison.payload as { customerEmail: string }).customerEmail = POISON_EMAIL;
-    await arriveTogether([...events.slice(0, 3), poison, ...events.slice(3)]);
+    const { events, poison } = await arriveWithPoison();
 
-    await waitFor(async () => (await outcome('handled')) === handledBefore + 1 + events.length, { message: 'every good message handled' });
     await waitFor(async () => (await outcome('dead_lettered')) === deadBefore + 1, { message: 'the poison dead-lettered' });
     const effects = await effectsOf(events);
     expect(effects).toHaveLength(events.length);
@@ -137,14 +147,8 @@ describe('messages that arrive together', () => {
   });
 
   test('log what committed: the batch that rolled back and was replayed logs each change once', async () => {
-    const handledBefore = await outcome('handled');
-    const events = Array.from({ length: 6 }, () => orderCreated());
-    const poison = orderCreated();
-    (poison.payload as { customerEmail: string }).customerEmail = POISON_EMAIL;
-    // The three ahead of the poison run their handler (and log) in the batch that rolls back, then again alone.
-    await arriveTogether([...events.slice(0, 3), poison, ...events.slice(3)]);
+    const { events, poison } = await arriveWithPoison();
 
-    await waitFor(async () => (await outcome('handled')) === handledBefore + 1 + events.length, { message: 'every good message handled' });
     const recorded = (eventId: string) => logLines.filter((line) => line.eventId === eventId && line.msg === 'effect recorded').length;
     expect(events.map((event) => recorded(event.eventId))).toEqual(events.map(() => 1));
     expect(recorded(poison.eventId)).toBe(0);
