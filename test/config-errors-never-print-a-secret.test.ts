@@ -20,7 +20,6 @@ const cases: { variable: string; settings: TProperties; value: string }[] = [
   // The right scheme, but not a URL at all (a port that is not a number).
   { variable: 'DATABASE_URL', settings: paymentSettings, value: `postgres://admin:${SECRET}@db:five-four-three-two/payments` },
   { variable: 'RABBITMQ_URL', settings: paymentSettings, value: `http://admin:${SECRET}@rabbit:5672` },
-  { variable: 'RABBITMQ_URL', settings: paymentSettings, value: `amqp://admin:${SECRET}@rabbit:amqp-port` },
   { variable: 'SMTP_URL', settings: notificationSettings, value: `mail.example.com:587 user=orders password=${SECRET}` },
   { variable: 'SMTP_URL', settings: notificationSettings, value: `smtp://orders:${SECRET}@mail.example.com:submission` },
   { variable: 'ADMIN_TOKEN', settings: inventorySettings, value: SECRET.slice(0, 5) },

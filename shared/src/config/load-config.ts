@@ -49,8 +49,9 @@ function variableOf(instancePath: string, params: unknown): string | undefined {
 }
 
 /**
- * Marked secret by its schema, or named like one: the name is a safety net for a setting
- * added without the mark, since an error line ends up in logs that many people read.
+ * Marked secret by its schema, or named like one (RABBITMQ_URL is covered by its name): the
+ * name is a safety net for a setting added without the mark, since an error line ends up in
+ * logs that many people read.
  */
 function isSecret(variable: string, property: { secret?: boolean } | undefined): boolean {
   return property?.secret === true || /(URL|TOKEN|SECRET|PASSWORD|PASSPHRASE|_KEY|CREDENTIALS?)$/.test(variable);

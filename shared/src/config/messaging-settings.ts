@@ -21,7 +21,7 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
       description: "a PostgreSQL URL such as postgres://user:password@host:5432/database (this service's own database)",
     }),
     DATABASE_POOL_SIZE: int(10, 1, 'a pool size from 1 to 200', 200),
-    RABBITMQ_URL: Type.String({ default: 'amqp://guest:guest@127.0.0.1:5672', pattern: '^amqps?://', format: 'url', secret: true, description: 'an AMQP URL such as amqp://user:password@host:5672' }),
+    RABBITMQ_URL: Type.String({ default: 'amqp://guest:guest@127.0.0.1:5672', pattern: '^amqps?://', description: 'an AMQP URL such as amqp://user:password@host:5672' }),
     ORDER_EXCHANGE: Type.String({ default: 'order.topic', minLength: 1, maxLength: 200, description: 'the name of the topic exchange all saga events travel on' }),
     QUEUE_PREFIX: Type.String({ default: 'checkout.', maxLength: 100, description: "a prefix for this deployment's queue names, such as checkout." }),
     PORT: int(defaultPort, 0, 'a TCP port from 0 to 65535', 65535),
