@@ -18,7 +18,7 @@ export { OutboxRelay, type RelayOptions } from './outbox/relay.ts';
 export { claimEvent, claimEvents, type InboxKey } from './inbox/inbox.ts';
 export { Consumer, Headers, type ConsumerOptions } from './consumer/consumer.ts';
 export { on, type EventHandler, type HandlerContext } from './consumer/handler.ts';
-export { classifyFailure, describeError, PermanentFailure } from './consumer/failure.ts';
+export { classifyFailure, describeError, InfrastructureFailure, PermanentFailure } from './consumer/failure.ts';
 export { createMetrics, type Metrics } from './metrics.ts';
 export { createHttpApp, HttpError, MAX_BODY_BYTES, type ErrorBody, type HttpApp } from './http/server.ts';
 export { startService, type RunningService, type ServiceContext, type ServiceDefinition, type Worker } from './runtime/service.ts';
