@@ -15,6 +15,12 @@ export function createMetrics(service: string) {
     outboxOldestAge: new Gauge({ name: 'outbox_oldest_pending_seconds', help: 'Age of the oldest unpublished outbox row', registers }),
     published: new Counter({ name: 'outbox_published_total', help: 'Outbox rows published and confirmed by the broker', registers }),
     publishFailures: new Counter({ name: 'outbox_publish_failures_total', help: 'Outbox publishes not confirmed (kept for retry)', registers }),
+    unroutable: new Counter({
+      name: 'outbox_unroutable_total',
+      help: 'Outbox publishes the broker returned because no queue is bound to the routing key (the row is kept and retried; also counted in outbox_publish_failures_total)',
+      labelNames: ['routing_key'] as const,
+      registers,
+    }),
     confirmLatency: new Histogram({
       name: 'outbox_confirm_seconds',
       help: 'Time from publish to broker confirm, per batch',
