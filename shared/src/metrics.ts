@@ -33,6 +33,18 @@ export function createMetrics(service: string) {
       labelNames: ['handler', 'outcome'] as const,
       registers,
     }),
+    deadLetters: new Counter({
+      name: 'dead_letters_total',
+      help: 'Messages sent to the dead-letter queue, by event type ("unknown" for a body that is not an envelope) and handler ("none" when no handler took it)',
+      labelNames: ['type', 'handler'] as const,
+      registers,
+    }),
+    compensationsDeadLettered: new Counter({
+      name: 'compensations_dead_lettered_total',
+      help: 'Dead-lettered messages of compensation handlers (refunds, stock releases): each is a charge kept or stock held until it is replayed',
+      labelNames: ['type', 'handler'] as const,
+      registers,
+    }),
     handlerDuration: new Histogram({
       name: 'handler_duration_seconds',
       help: "Time one message's handler took inside its transaction",
