@@ -9,6 +9,7 @@ export function createMetrics(service: string) {
   // second, 9 at 100 ms). Ten samples a second still catch any stall worth seeing.
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   const registers = [registry];
+  let deadLetterQueueDepth: (() => Promise<number | undefined>) | undefined;
   return {
     registry,
     outboxPending: new Gauge({ name: 'outbox_pending_rows', help: 'Outbox rows not yet published', registers }),
@@ -45,6 +46,25 @@ export function createMetrics(service: string) {
       labelNames: ['type', 'handler'] as const,
       registers,
     }),
+    /**
+     * Read from the broker whenever the metrics are, so it is the truth across restarts (the
+     * counters start again at 0 with every process): messages waiting in this service's
+     * dead-letter queue, whoever put them there (the consumer, or the broker's delivery limit).
+     */
+    deadLetterQueue: new Gauge({
+      name: 'dead_letter_queue_messages',
+      help: "Messages waiting in this service's dead-letter queue now (absent while the broker cannot be asked)",
+      registers,
+      async collect() {
+        const depth = await deadLetterQueueDepth?.().catch(() => undefined);
+        if (depth === undefined) this.reset();
+        else this.set(depth);
+      },
+    }),
+    /** Tells the deadLetterQueue gauge how to read the depth (startService does, for a service that consumes). */
+    readDeadLetterQueueWith(read: () => Promise<number | undefined>): void {
+      deadLetterQueueDepth = read;
+    },
     handlerDuration: new Histogram({
       name: 'handler_duration_seconds',
       help: "Time one message's handler took inside its transaction",

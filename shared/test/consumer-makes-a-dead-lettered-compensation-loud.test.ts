@@ -3,7 +3,8 @@
  * compensation handler (a refund, a stock release: declared with `compensation: true`) is
  * loud on its own: compensations_dead_lettered_total and a warning line that names the order
  * and how to replay it, because until it is replayed the customer keeps a charge or stock
- * stays held. Other dead letters stay as quiet as before.
+ * stays held. Other dead letters stay as quiet as before. The depth of the dead-letter queue,
+ * read from the broker, is a metric too: unlike the counters it survives a restart.
  */
 import { pino } from 'pino';
 import { v7 } from 'uuid';
@@ -85,5 +86,10 @@ describe('a dead-lettered compensation', () => {
     await publisher.publish(exchange, 'order.cancelled', '{"not": "an envelope"}', { messageId: id });
     await waitFor(() => logLines.some((line) => line.msg === 'message dead-lettered' && line.messageId === id), { message: 'the bad body dead-lettered' });
     expect(await metricValue(running.service.url, 'dead_letters_total', { type: 'unknown', handler: 'none' })).toBe(1);
+  });
+
+  test("the metrics say how many messages wait in the service's dead-letter queue now, read from the broker", async () => {
+    // The three dead letters of the tests above, none replayed or purged.
+    expect(await metricValue(running.service.url, 'dead_letter_queue_messages')).toBe(3);
   });
 });

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { Broker } from '../broker/broker.ts';
 import { ConfirmPublisher } from '../broker/confirm-publisher.ts';
+import { QueueDepth } from '../broker/queue-depth.ts';
 import { declareTopology, serviceTopology, type ServiceTopology } from '../broker/topology.ts';
 import { retryDelays, type MessagingSettings, type ServiceName } from '../config/messaging-settings.ts';
 import { Consumer } from '../consumer/consumer.ts';
@@ -132,6 +133,11 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     });
   }
   if (consumer) await broker.add(consumer);
+  if (topology) {
+    const deadLetters = new QueueDepth(topology.deadLetterQueue);
+    await broker.add(deadLetters);
+    metrics.readDeadLetterQueueWith(() => deadLetters.messages());
+  }
 
   const janitor = hasDatabase
     ? new RetentionJanitor(kitDb, { outboxMs: config.OUTBOX_RETENTION_MS, inboxMs: config.INBOX_RETENTION_MS, rules: definition.retention?.(context) ?? [] }, logger)
