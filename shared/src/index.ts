@@ -23,4 +23,4 @@ export { createMetrics, type Metrics } from './metrics.ts';
 export { createHttpApp, HttpError, MAX_BODY_BYTES, type ErrorBody, type HttpApp } from './http/server.ts';
 export { startService, type RunningService, type ServiceContext, type ServiceDefinition, type Worker } from './runtime/service.ts';
 export { configOrExit, runService } from './runtime/run.ts';
-export { RetentionJanitor } from './runtime/retention.ts';
+export { RetentionJanitor, type RetentionRule } from './runtime/retention.ts';

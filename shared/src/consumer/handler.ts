@@ -24,12 +24,17 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
  * retried on failure but has no inbox, so its side effect must be idempotent downstream.
  * The consumer applies messages that arrive together in one transaction; a handler that waits
  * on the outside world inside its transaction sets `batch: false`, or the waits would add up.
+ * A handler that undoes an earlier step of the saga (a refund, a stock release) sets
+ * `compensation: true`: if its message is dead-lettered, the kit says so loudly (metric,
+ * warning naming the order), since the customer keeps a charge or stock stays held until
+ * someone replays it.
  */
 export interface EventHandler<DB extends MessagingTables = MessagingTables, T extends EventType = EventType> {
   readonly name: string;
   readonly event: T;
   readonly transactional?: boolean;
   readonly batch?: boolean;
+  readonly compensation?: boolean;
   handle(context: HandlerContext<DB, T>): Promise<void>;
 }
 
@@ -38,7 +43,7 @@ export function on<DB extends MessagingTables, T extends EventType>(
   event: T,
   name: string,
   handle: (context: HandlerContext<DB, T>) => Promise<void>,
-  options: { transactional?: boolean; batch?: boolean } = {},
+  options: { transactional?: boolean; batch?: boolean; compensation?: boolean } = {},
 ): EventHandler<DB, T> {
   return { event, name, handle, ...options };
 }
