@@ -13,7 +13,7 @@ const ProductView = Type.Object(
     price: Type.String({ pattern: '^\\d+\\.\\d{2}$', description: 'Two decimals, e.g. "89.99"' }),
     stock: Type.Integer({ minimum: 0 }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'A product, its price and its stock' },
 );
 const ProductBody = Type.Object(
   {
@@ -26,7 +26,7 @@ const ProductBody = Type.Object(
 );
 
 export function productRoutes(app: HttpApp, db: Kysely<InventoryTables>, adminToken: string | undefined): void {
-  app.get('/products', { schema: { summary: 'The catalogue, by SKU', response: { 200: Type.Array(ProductView) } } }, async () => {
+  app.get('/products', { schema: { summary: 'The catalogue, by SKU', response: { 200: Type.Array(ProductView, { description: 'Every product, by SKU' }) } } }, async () => {
     const products = await db.selectFrom('products').selectAll().orderBy(sql`sku collate "C"`).execute();
     return products.map(productView);
   });

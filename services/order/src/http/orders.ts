@@ -129,7 +129,7 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
     return orderView(row);
   });
 
-  const listOrders = { summary: 'The newest orders, newest first', querystring: ListOrdersQuery, response: { 200: Type.Object({ orders: Type.Array(OrderView) }) } };
+  const listOrders = { summary: 'The newest orders, newest first', querystring: ListOrdersQuery, response: { 200: Type.Object({ orders: Type.Array(OrderView) }, { description: 'Up to `limit` orders, newest first' }) } };
   app.get('/orders', { schema: listOrders }, async (request) => {
     const { status, limit = 50 } = request.query;
     let query = db.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('order_id', 'desc').limit(limit);
