@@ -164,6 +164,9 @@ describe.each(serviceNames)('the %s service', (name) => {
     const page = await fetch(`${service.url}/docs/`, { redirect: 'follow' });
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    // The page may load only the service's own files: no CDN, which a machine without internet could not reach anyway.
+    expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    expect(page.headers.get('content-security-policy')).not.toMatch(/https:/);
     const html = await page.text();
     expect(html).not.toMatch(/https?:\/\/(?!localhost)/);
     const scripts = [...html.matchAll(/src="\.?\/?([^"]+\.js)"/g)].map((match) => match[1]!);

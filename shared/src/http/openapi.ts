@@ -40,6 +40,8 @@ function kitErrors(schema: FastifySchema & { noDatabase?: boolean }): Record<num
   return errors;
 }
 
+const DOCS_CSP = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
 export interface ApiDocsOptions {
   title: string;
   description?: string;
@@ -66,6 +68,7 @@ export async function serveApiDocs(app: HttpApp, options: ApiDocsOptions): Promi
       return { schema: { ...rest, response: { ...kitErrors(own), ...own.response } } as FastifySchema, url };
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  // Only this service's own files (no CDN); swagger-ui sets a few styles inline as it renders.
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
