@@ -94,6 +94,11 @@ async function checkResponse(document: Json, { method, path, operation }: Operat
   const contentType = (response.headers.get('content-type') ?? '').split(';')[0]!.trim();
   const media = documented.content?.[contentType];
   if (!media) return [`${method} ${path} ${response.status} answered ${contentType}, documented as ${Object.keys(documented.content ?? {}).join(', ') || 'no content'}`];
+  const headerProblems = Object.entries((documented.headers ?? {}) as Json).flatMap(([name, header]) => {
+    const value = response.headers.get(name);
+    return value === null ? [] : schemaErrors(header.schema, value).map((error) => `${method} ${path} ${response.status} header ${name}: ${error}`);
+  });
+  if (headerProblems.length) return headerProblems;
   if (contentType === 'text/event-stream') {
     await response.body?.cancel();
     return [];
@@ -185,6 +190,8 @@ test('an order placed with the example body reads back, with its saga and paymen
   const example = order.paths['/orders'].post.requestBody.content['application/json'].example;
   const placed = await fetch(`${system.orderUrl}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(example) });
   expect(placed.status).toBe(202);
+  expect(Object.keys(order.paths['/orders'].post.responses['202'].headers)).toContain('location');
+  expect(placed.headers.get('location')).toMatch(/^\/orders\//);
   const { orderId, sagaId } = (await placed.json()) as { orderId: string; sagaId: string };
   await waitFor(async () => ((await (await fetch(`${system.orderUrl}/orders/${orderId}`)).json()) as { status: string }).status !== 'PENDING', {
     message: `order ${orderId} to settle`,

@@ -15,8 +15,8 @@ export const ErrorBodySchema = Type.Object(
 );
 
 /** An error response with its reason, for a route's `response` schema. */
-export function errorResponse(description: string): TSchema {
-  return Type.Ref('ErrorBody', { description });
+export function errorResponse(description: string, headers?: Record<string, TSchema>): TSchema {
+  return Type.Ref('ErrorBody', { description, ...(headers ? { headers } : {}) });
 }
 
 /**
@@ -36,7 +36,9 @@ function kitErrors(schema: FastifySchema & { noDatabase?: boolean }): Record<num
   }
   if (schema.body) errors[413] = errorResponse('The body is over the size limit');
   errors[500] = errorResponse('An unexpected failure; the service log has it');
-  if (!schema.noDatabase) errors[503] = errorResponse("The service's database is unavailable; retry shortly (Retry-After says when)");
+  if (!schema.noDatabase) {
+    errors[503] = errorResponse("The service's database is unavailable; retry shortly", { 'retry-after': Type.String({ description: 'Seconds to wait before retrying' }) });
+  }
   return errors;
 }
 

@@ -66,7 +66,14 @@ const OrderAccepted = Type.Object(
     sagaId: Type.String({ format: 'uuid' }),
     message: Type.String(),
   },
-  { additionalProperties: false, description: 'Accepted: the saga runs from here; the Location header names the order' },
+  {
+    additionalProperties: false,
+    description: 'Accepted: the saga runs from here; the Location header names the order',
+    headers: {
+      location: Type.String({ description: 'GET it to follow the order: /orders/{orderId}' }),
+      'idempotent-replayed': Type.Literal('true', { description: "Present when this is an earlier request's response, replayed for its Idempotency-Key" }),
+    },
+  },
 );
 
 /** An order as every response shows it: amounts as two-decimal strings, times as ISO-8601. */
