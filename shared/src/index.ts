@@ -20,7 +20,8 @@ export { Consumer, Headers, type ConsumerOptions } from './consumer/consumer.ts'
 export { on, type EventHandler, type HandlerContext } from './consumer/handler.ts';
 export { classifyFailure, describeError, InfrastructureFailure, PermanentFailure } from './consumer/failure.ts';
 export { createMetrics, type Metrics } from './metrics.ts';
-export { createHttpApp, HttpError, MAX_BODY_BYTES, type ErrorBody, type HttpApp } from './http/server.ts';
+export { createHttpApp, HttpError, MAX_BODY_BYTES, routesOf, type ErrorBody, type HttpApp, type RouteEntry } from './http/server.ts';
+export { ErrorBodySchema, errorResponse, errorResponses, serveApiDocs, type ApiDocsOptions } from './http/openapi.ts';
 export { startService, type RunningService, type ServiceContext, type ServiceDefinition, type Worker } from './runtime/service.ts';
 export { configOrExit, runService } from './runtime/run.ts';
 export { RetentionJanitor, type RetentionRule } from './runtime/retention.ts';

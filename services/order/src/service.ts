@@ -6,13 +6,14 @@ import { sagaHandlers } from './handlers/index.ts';
 import { orderRoutes } from './http/orders.ts';
 import { OrderIntake } from './orders/order-intake.ts';
 import { sagaRoutes } from './http/sagas.ts';
+import { sagaMetricsOf } from './saga/metrics.ts';
 import type { OrderConfig } from './settings.ts';
 import { TimeoutChecker } from './timeout-checker.ts';
 
 /** The order service: HTTP API, the saga's event handlers, and the saga timeout checker. */
 export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
   name: 'order',
-  handlers: () => sagaHandlers,
+  handlers: ({ metrics }) => sagaHandlers(sagaMetricsOf(metrics)),
   routes(app, context) {
     const intake = new OrderIntake({
       outbox: context.outbox,
@@ -23,6 +24,7 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
         buckets: [1, 2, 4, 8, 16, 32, 64],
         registers: [context.metrics.registry],
       }),
+      started: sagaMetricsOf(context.metrics).started,
     });
     // onClose hooks run once the server has stopped taking requests; the batches of those it took finish first.
     app.addHook('onClose', () => intake.stop());
@@ -42,6 +44,7 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
         help: 'Sagas cancelled because they did not finish within SAGA_TIMEOUT_MS',
         registers: [metrics.registry],
       }),
+      transitions: sagaMetricsOf(metrics),
     }),
   ],
 };

@@ -1,6 +1,8 @@
 import type { Logger, Outbox, Worker } from '@checkout-saga/shared';
 import { v7 } from 'uuid';
 import type { OrderTables } from './db.ts';
+import type { Decision } from './saga/decide.ts';
+import { recordTransition, type SagaAges, type SagaMetrics } from './saga/metrics.ts';
 import { applyToSaga, claimDueSagas } from './saga/store.ts';
 
 export interface TimeoutCheckerOptions {
@@ -11,6 +13,8 @@ export interface TimeoutCheckerOptions {
   logger: Logger;
   /** Counts sagas cancelled for timeout (a prom-client Counter). */
   timedOut?: { inc(value?: number): void };
+  /** Records each cancellation once its transaction commits (the saga's metrics). */
+  transitions?: SagaMetrics;
 }
 
 /**
@@ -74,15 +78,19 @@ export class TimeoutChecker implements Worker {
 
   private async runBatch(): Promise<number> {
     const { outbox, logger } = this.options;
-    const cancelled = await outbox.transaction(async (trx) => {
+    const applied = await outbox.transaction(async (trx) => {
       const due = await claimDueSagas(trx, this.batchSize);
+      const applied: { decision: Decision; ages: SagaAges }[] = [];
       for (const saga of due) {
         const decision = await applyToSaga(trx, saga, { type: 'Timeout' }, v7(), (events) => outbox.enqueue(trx, events));
         logger.info({ sagaId: saga.sagaId, orderId: saga.orderId, from: saga.state, to: decision.state }, 'saga timed out; order cancelled');
+        applied.push({ decision, ages: saga.ages });
       }
-      return due.length;
+      return applied;
     });
-    if (cancelled > 0) this.options.timedOut?.inc(cancelled);
-    return cancelled;
+    if (applied.length > 0) this.options.timedOut?.inc(applied.length);
+    const { transitions } = this.options;
+    if (transitions) for (const { decision, ages } of applied) recordTransition(transitions, decision, ages);
+    return applied.length;
   }
 }

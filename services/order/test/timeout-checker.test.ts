@@ -46,6 +46,21 @@ describe('the timeout checker in the running service', () => {
     await waitFor(() => harness.published.some((event) => event.eventId === outbox[1]!.eventId), { message: 'OrderCancelled published' });
     expect(await harness.metric('order_sagas_timed_out_total')).toBeGreaterThanOrEqual(1);
   });
+
+  test('counts a saga it cancels as finished for timeout, with its duration and its timed_out step', async () => {
+    const before = await harness.metric('order_sagas_finished_total', { outcome: 'cancelled', reason: 'timeout' });
+    const accepted = await postOrder(harness.url, orderBody());
+    const { orderId } = accepted.body as { orderId: string };
+    await waitFor(async () => (await getJson(`${harness.url}/orders/${orderId}`)).body.status === 'CANCELLED', { message: 'order cancelled by timeout' });
+
+    await waitFor(async () => (await harness.metric('order_sagas_finished_total', { outcome: 'cancelled', reason: 'timeout' })) === before + 1, {
+      message: 'the cancellation counted',
+    });
+    expect(await harness.metric('order_saga_duration_seconds_count', { outcome: 'cancelled', reason: 'timeout' })).toBe(before + 1);
+    // The deadline is 300 ms: no saga cancelled for it can have taken less.
+    expect(await harness.metric('order_saga_duration_seconds_sum', { outcome: 'cancelled', reason: 'timeout' })).toBeGreaterThanOrEqual(0.3 * (before + 1));
+    expect(await harness.metric('order_saga_step_seconds_count', { transition: 'timed_out' })).toBe(before + 1);
+  });
 });
 
 describe('timeout checkers racing on one database', () => {

@@ -177,10 +177,18 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   /** A handler without a database: no transaction, no inbox. */
   private async deliverOutside(delivery: Delivery<DB>): Promise<void> {
     const { event, handler, log } = delivery;
+    const done = new HeldLogLines();
     try {
       await this.timed(handler, () =>
-        handler.handle({ event, trx: undefined as never, emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)), log }),
+        handler.handle({
+          event,
+          trx: undefined as never,
+          emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)),
+          log,
+          afterCommit: (work) => done.defer(work),
+        }),
       );
+      done.release();
       this.settled(delivery, 'handled');
     } catch (error) {
       await this.fail(delivery, error);
@@ -246,7 +254,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
         try {
-          await this.timed(handler, () => handler.handle({ event, trx, emit, log: logLines.hold(log) }));
+          await this.timed(handler, () => handler.handle({ event, trx, emit, log: logLines.hold(log), afterCommit: (work) => logLines.defer(work) }));
         } catch (error) {
           // A duplicate may fail where the first delivery did not (its saga moved on): it is not a failure then.
           if (!isNew) await confirmAllNew();

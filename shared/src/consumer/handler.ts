@@ -15,6 +15,12 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
   emit(events: Envelope | readonly Envelope[]): Promise<void>;
   /** In a transaction, its lines are written once the transaction commits, and dropped if it rolls back. */
   log: Logger;
+  /**
+   * Runs `work` once the transaction commits, never if it rolls back (a metric of what the
+   * handler changed: a batch replayed message by message would count it twice otherwise).
+   * Without a transaction, once the handler has returned.
+   */
+  afterCommit(work: () => void): void;
 }
 
 /**

@@ -33,7 +33,18 @@ export class HeldLogLines {
     });
   }
 
-  /** Writes the held lines, in the order they were logged. */
+  /** Holds `work` with the lines, to run when they are written: what a handler does after its transaction commits. */
+  defer(work: () => void): void {
+    this.lines.push(() => {
+      try {
+        work();
+      } catch {
+        // The transaction has committed: a failing metric must not turn the message into a retry that applies nothing.
+      }
+    });
+  }
+
+  /** Writes the held lines (and runs deferred work), in the order they came. */
   release(): void {
     const lines = this.lines;
     this.lines = [];

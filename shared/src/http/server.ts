@@ -2,6 +2,7 @@ import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/typ
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from 'fastify';
 import type { Logger } from '../logger.ts';
 import { classifyFailure } from '../consumer/failure.ts';
+import { ErrorBodySchema } from './openapi.ts';
 import { validationFailed } from './validation-error.ts';
 
 export type HttpApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
@@ -39,6 +40,20 @@ function unstorableString(value: unknown, path: string, depth = 0): string | und
   return undefined;
 }
 
+/** A route as it was added, for checks that every route is documented. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  hidden: boolean;
+}
+
+const routeLists = new WeakMap<object, RouteEntry[]>();
+
+/** Every route added to an app made by createHttpApp, HEAD included, in the order they were added. */
+export function routesOf(app: HttpApp): readonly RouteEntry[] {
+  return routeLists.get(app) ?? [];
+}
+
 /**
  * A fastify server whose every failure answers with ErrorBody: schema violations name the
  * field (400), malformed JSON is a 400, an oversized body a 413, an unknown route a 404.
@@ -52,6 +67,17 @@ export function createHttpApp(logger: Logger): HttpApp {
   // TypeBox checks bodies exactly as JSON typed them (null never becomes 0, nor 42 "42") and
   // converts only params, querystrings and headers, which arrive as text.
   app.setValidatorCompiler(TypeBoxValidatorCompiler);
+  // Response schemas are the documented contract (OpenAPI, checked by the contract test), not a
+  // filter: fast-json-stringify would silently drop an undocumented field or turn a null into "".
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addSchema(ErrorBodySchema);
+  // fastify can print its routes but not list them; this list lets a test hold the OpenAPI document to every route.
+  const routes: RouteEntry[] = [];
+  routeLists.set(app, routes);
+  app.addHook('onRoute', (route) => {
+    const hidden = Boolean((route.schema as { hide?: boolean } | undefined)?.hide);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, hidden });
+  });
   // PostgreSQL text cannot hold NUL or half a surrogate pair: refuse them here, naming the field, not with a 500 at insert.
   app.addHook('preValidation', async (request) => {
     const field = unstorableString(request.body, 'body');

@@ -10,7 +10,9 @@ import type { EventHandler } from '../consumer/handler.ts';
 import type { EventType } from '../contracts/events.ts';
 import { createDatabase, type Database } from '../db/database.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
+import { serveApiDocs } from '../http/openapi.ts';
 import { createHttpApp, type HttpApp } from '../http/server.ts';
+import { Type } from 'typebox';
 import { createLogger, type Logger } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { Outbox } from '../outbox/outbox.ts';
@@ -34,6 +36,8 @@ export interface ServiceContext<DB extends MessagingTables, C extends MessagingS
 
 export interface ServiceDefinition<DB extends MessagingTables, C extends MessagingSettings> {
   name: ServiceName;
+  /** What the service does, for its OpenAPI document. */
+  description?: string;
   /** False for a service without a database of its own (notification). */
   database?: boolean;
   handlers(context: ServiceContext<DB, C>): readonly EventHandler<DB, EventType>[];
@@ -146,8 +150,12 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   janitor?.start();
 
   const app = createHttpApp(logger);
-  app.get('/health', async () => ({ status: 'ok', service: definition.name }));
-  app.get('/ready', async (_request, reply) => {
+  await serveApiDocs(app, { title: `checkout-saga ${definition.name} service`, version: API_VERSION, ...(definition.description ? { description: definition.description } : {}) });
+  app.get('/health', { schema: { summary: 'Liveness: the process answers', noDatabase: true, response: { 200: Health } } }, async () => ({
+    status: 'ok' as const,
+    service: definition.name,
+  }));
+  app.get('/ready', { schema: { summary: 'Readiness: the database answers and the broker connection consumes', noDatabase: true, response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
     const checks = {
       database: hasDatabase ? await reachable(kitDb) : true,
       broker: broker.isConnected && (consumer?.isConsuming ?? true),
@@ -155,7 +163,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     const ready = checks.database && checks.broker;
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
   });
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics of this process', noDatabase: true, response: { 200: MetricsText } } }, async (_request, reply) => {
     if (hasDatabase) await recordOutboxBacklog(kitDb, metrics).catch(() => {});
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -183,6 +191,22 @@ export async function startService<DB extends MessagingTables, C extends Messagi
 
   return { name: definition.name, app, url, db, relay, topology, retention: janitor, logger, stop };
 }
+
+/** The version of the HTTP API every service's OpenAPI document states. */
+const API_VERSION = '1.0.0';
+
+const Health = Type.Object({ status: Type.Literal('ok'), service: Type.String() }, { description: 'The process is up' });
+const Readiness = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+    checks: Type.Object({ database: Type.Boolean(), broker: Type.Boolean() }),
+  },
+  { description: 'ready (200) when every check passes, not_ready (503) when one fails' },
+);
+const MetricsText = {
+  description: 'Prometheus text exposition format',
+  content: { 'text/plain': { schema: Type.String() } },
+};
 
 async function reachable(db: Kysely<MessagingTables>): Promise<boolean> {
   try {

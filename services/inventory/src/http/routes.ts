@@ -1,11 +1,20 @@
-import { formatMinor, HttpError, parseAmount, type HttpApp } from '@checkout-saga/shared';
+import { errorResponses, formatMinor, HttpError, parseAmount, type HttpApp } from '@checkout-saga/shared';
 import { timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
 import type { InventoryTables, Product } from '../db.ts';
 
-const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' });
+const Sku = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$', examples: ['KEYBOARD'] });
 const SkuParams = Type.Object({ sku: Sku });
+const ProductView = Type.Object(
+  {
+    sku: Type.String(),
+    name: Type.String(),
+    price: Type.String({ pattern: '^\\d+\\.\\d{2}$', description: 'Two decimals, e.g. "89.99"' }),
+    stock: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false, description: 'A product, its price and its stock' },
+);
 const ProductBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -13,16 +22,16 @@ const ProductBody = Type.Object(
     price: Type.Union([Type.String({ minLength: 1, maxLength: 20 }), Type.Number({ minimum: 0 })]),
     stock: Type.Integer({ minimum: 0, maximum: 2_147_483_647 }),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'Mechanical keyboard', price: '89.99', stock: 100 }] },
 );
 
 export function productRoutes(app: HttpApp, db: Kysely<InventoryTables>, adminToken: string | undefined): void {
-  app.get('/products', async () => {
+  app.get('/products', { schema: { summary: 'The catalogue, by SKU', response: { 200: Type.Array(ProductView, { description: 'Every product, by SKU' }) } } }, async () => {
     const products = await db.selectFrom('products').selectAll().orderBy(sql`sku collate "C"`).execute();
     return products.map(productView);
   });
 
-  app.get('/products/:sku', { schema: { params: SkuParams } }, async (request) => {
+  app.get('/products/:sku', { schema: { summary: 'One product', params: SkuParams, response: { 200: ProductView, ...errorResponses({ 404: 'No such product' }) } } }, async (request) => {
     const product = await db.selectFrom('products').selectAll().where('sku', '=', request.params.sku).executeTakeFirst();
     if (!product) throw new HttpError(404, 'not_found', `no product ${request.params.sku}`);
     return productView(product);
@@ -31,7 +40,16 @@ export function productRoutes(app: HttpApp, db: Kysely<InventoryTables>, adminTo
   app.put(
     '/products/:sku',
     {
-      schema: { params: SkuParams, body: ProductBody },
+      schema: {
+        summary: 'Create or replace a product (needs Authorization: Bearer <ADMIN_TOKEN> when ADMIN_TOKEN is set)',
+        params: SkuParams,
+        body: ProductBody,
+        response: {
+          200: { ...ProductView, description: 'Replaced' },
+          201: { ...ProductView, description: 'Created' },
+          ...errorResponses({ 401: 'ADMIN_TOKEN is set and the request does not carry it' }),
+        },
+      },
       // Before the body is even validated: an unauthorised caller learns nothing about it.
       onRequest: async (request, reply) => {
         if (adminToken === undefined || bearerMatches(request.headers.authorization, adminToken)) return;

@@ -35,7 +35,15 @@ export function pageRoutes(app: HttpApp, root: string | undefined): void {
       },
     });
   }
-  app.get('/', async (_request, reply) => {
+  const pageSchema = {
+    summary: 'The dashboard page',
+    noDatabase: true,
+    response: {
+      200: { description: 'The page', content: { 'text/html': { schema: { type: 'string' } } } },
+      503: { description: 'The page is not built (npm run build:web)', content: { 'text/plain': { schema: { type: 'string' } } } },
+    },
+  };
+  app.get('/', { schema: pageSchema }, async (_request, reply) => {
     if (!root) return reply.status(503).type('text/plain; charset=utf-8').send(NOT_BUILT_MESSAGE);
     return reply.header('cache-control', 'no-cache').header('content-security-policy', CONTENT_SECURITY_POLICY).sendFile('index.html');
   });

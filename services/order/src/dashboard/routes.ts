@@ -1,7 +1,7 @@
-import { HttpError, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { errorResponses, HttpError, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import { Type } from 'typebox';
 import type { OrderTables } from '../db.ts';
-import { orderView } from '../http/orders.ts';
+import { OrderView, orderView } from '../http/orders.ts';
 import type { OrderConfig } from '../settings.ts';
 import { DashboardStream, defaultStreamOptions, type StreamOptions } from './event-stream.ts';
 import { defaultFeedOptions, resumePoint, SagaFeed, type FeedOptions } from './feed.ts';
@@ -12,8 +12,44 @@ import type { DashboardSettings, DashboardState } from './wire.ts';
 /** Orders GET /dashboard/state lists. */
 const RECENT_ORDERS = 100;
 
-const EventsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0 })) });
+const EventsQuery = Type.Object({ after: Type.Optional(Type.Integer({ minimum: 0, examples: [0] })) });
 const EventsHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({ maxLength: 40 })) });
+
+const SourceStatus = Type.Union([Type.Literal('ok'), Type.Literal('not_configured'), Type.Literal('unreachable')]);
+const Count = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
+/** DashboardState (wire.ts) as a schema, for the OpenAPI document; wire.ts stays the type the page and this route share. */
+const DashboardStateSchema = Type.Unsafe<DashboardState>(Type.Object(
+  {
+    resumeFrom: Type.Integer({ minimum: 0 }),
+    settings: Type.Object({
+      sagaTimeoutMs: Type.Integer(),
+      paymentProcessingMs: Type.Union([Type.Integer(), Type.Null()]),
+      slowPayment: Type.Object({ available: Type.Boolean(), reason: Type.String() }),
+    }),
+    orders: Type.Array(OrderView),
+    products: Type.Object({
+      status: SourceStatus,
+      setting: Type.String(),
+      products: Type.Array(Type.Object({ sku: Type.String(), name: Type.String(), price: Type.String(), stock: Type.Integer() })),
+      error: Type.Optional(Type.String()),
+    }),
+    reliability: Type.Object({
+      services: Type.Array(
+        Type.Object({
+          service: Type.Union([Type.Literal('order'), Type.Literal('payment'), Type.Literal('inventory'), Type.Literal('notification')]),
+          status: SourceStatus,
+          setting: Type.Optional(Type.String()),
+          outboxBacklog: Count,
+          retried: Count,
+          deadLettered: Count,
+          error: Type.Optional(Type.String()),
+        }),
+      ),
+      sagasTimedOut: Type.Integer({ minimum: 0 }),
+    }),
+  },
+  { description: 'Everything the dashboard page shows, and where its event stream resumes' },
+));
 
 /** What the dashboard can say about the slow-payment scenario with this configuration. */
 export function dashboardSettings(config: Pick<OrderConfig, 'SAGA_TIMEOUT_MS' | 'DASHBOARD_PAYMENT_PROCESSING_MS'>): DashboardSettings {
@@ -70,7 +106,7 @@ export function dashboardRoutes(
 
   pageRoutes(app, pageRoot());
 
-  app.get('/dashboard/state', async (): Promise<DashboardState> => {
+  app.get('/dashboard/state', { schema: { summary: "The dashboard's snapshot", response: { 200: DashboardStateSchema } } }, async (): Promise<DashboardState> => {
     // One snapshot: every history row up to resumeFrom is reflected in these orders.
     const snapshot = await db
       .transaction()
@@ -85,7 +121,16 @@ export function dashboardRoutes(
     return { ...snapshot, settings: dashboardSettings(config), products, reliability };
   });
 
-  app.get('/dashboard/events', { schema: { querystring: EventsQuery, headers: EventsHeaders } }, async (request, reply) => {
+  const eventsSchema = {
+    summary: "The dashboard's live feed (server-sent events: saga steps and panel updates)",
+    querystring: EventsQuery,
+    headers: EventsHeaders,
+    response: {
+      200: { description: 'A text/event-stream that stays open', content: { 'text/event-stream': { schema: Type.String() } } },
+      ...errorResponses({ 503: 'Too many pages stream already; try again later' }),
+    },
+  };
+  app.get('/dashboard/events', { schema: eventsSchema }, async (request, reply) => {
     if (events.isFull) throw new HttpError(503, 'too_many_streams', `this order service already streams to ${streamOptions.maxClients} pages; try again later`);
     // A reconnecting browser sends Last-Event-ID; a page opening the stream for the first time says ?after=<resumeFrom>.
     const after = lastEventId(request.headers['last-event-id']) ?? request.query.after;

@@ -4,7 +4,11 @@ import { paymentCompleted } from './payment-completed.ts';
 import { paymentFailed } from './payment-failed.ts';
 import { paymentRefunded } from './payment-refunded.ts';
 
-/** Every event the order service consumes, one handler each. */
-export const sagaHandlers = [paymentCompleted, paymentFailed, inventoryReserved, inventoryFailed, paymentRefunded] as const;
+import type { SagaMetrics } from '../saga/metrics.ts';
+
+/** Every event the order service consumes, one handler each, recording the transitions they commit in `metrics`. */
+export function sagaHandlers(metrics?: SagaMetrics) {
+  return [paymentCompleted, paymentFailed, inventoryReserved, inventoryFailed, paymentRefunded].map((handler) => handler(metrics));
+}
 
 export { UnknownSagaError } from './saga-event.ts';

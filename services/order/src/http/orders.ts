@@ -1,6 +1,6 @@
-import { classifyFailure, continueTrace, currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type ErrorBody, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { CancellationReason, classifyFailure, continueTrace, currencies, errorResponses, formatMinor, HttpError, OrderLine, readAmount, type Currency, type ErrorBody, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import type { Selectable } from 'kysely';
-import { Type } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
 import type { Acceptance } from '../orders/accept.ts';
 import type { OrderIntake } from '../orders/order-intake.ts';
@@ -20,20 +20,62 @@ export const CreateOrderBody = Type.Object(
     amount: Amount,
     currency: Type.Optional(CurrencyCode),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ customerId: 'customer-42', customerEmail: 'ada@example.com', items: [{ sku: 'KEYBOARD', qty: 1 }], amount: '89.99', currency: 'USD' }],
+  },
 );
 
 const CreateOrderHeaders = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  'idempotency-key': Type.Optional(
+    Type.String({ minLength: 1, maxLength: 200, description: 'A retry with the same key and body replays the first response; a different body is refused with 409' }),
+  ),
 });
 
-const OrderParams = Type.Object({ orderId: Type.String({ format: 'uuid' }) });
+const OrderParams = Type.Object({ orderId: Type.String({ format: 'uuid', examples: ['01930f6e-5a2b-7c3d-8e4f-0123456789ab'] }) });
 
 const orderStatuses: readonly OrderStatus[] = ['PENDING', 'CONFIRMED', 'CANCELLED'];
 const ListOrdersQuery = Type.Object({
   status: Type.Optional(Type.Unsafe<OrderStatus>({ type: 'string', enum: [...orderStatuses] })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50, examples: [20] })),
 });
+
+const Nullable = <T extends TSchema>(type: T) => Type.Union([type, Type.Null()]);
+const DecimalAmount = Type.String({ pattern: '^\\d+\\.\\d{2}$', description: 'Two decimals, e.g. "125.50"' });
+
+export const OrderView = Type.Object(
+  {
+    orderId: Type.String({ format: 'uuid' }),
+    sagaId: Type.String({ format: 'uuid' }),
+    status: Type.Unsafe<OrderStatus>({ type: 'string', enum: [...orderStatuses] }),
+    reason: Nullable(CancellationReason),
+    customerId: Nullable(Type.String()),
+    customerEmail: Type.String(),
+    items: Type.Array(OrderLine),
+    amount: DecimalAmount,
+    currency: CurrencyCode,
+    createdAt: Type.String({ format: 'date-time' }),
+    updatedAt: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false, description: 'An order and where its saga has got to' },
+);
+
+const OrderAccepted = Type.Object(
+  {
+    status: Type.Literal('accepted'),
+    orderId: Type.String({ format: 'uuid' }),
+    sagaId: Type.String({ format: 'uuid' }),
+    message: Type.String(),
+  },
+  {
+    additionalProperties: false,
+    description: 'Accepted: the saga runs from here; the Location header names the order',
+    headers: {
+      location: Type.String({ description: 'GET it to follow the order: /orders/{orderId}' }),
+      'idempotent-replayed': Type.Literal('true', { description: "Present when this is an earlier request's response, replayed for its Idempotency-Key" }),
+    },
+  },
+);
 
 /** An order as every response shows it: amounts as two-decimal strings, times as ISO-8601. */
 export function orderView(row: Selectable<OrdersTable>) {
@@ -74,7 +116,12 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
   app.post(
     '/orders',
     {
-      schema: { body: CreateOrderBody, headers: CreateOrderHeaders },
+      schema: {
+        summary: 'Place an order: starts its checkout saga',
+        body: CreateOrderBody,
+        headers: CreateOrderHeaders,
+        response: { 202: OrderAccepted, ...errorResponses({ 409: 'The Idempotency-Key was already used for a different body' }) },
+      },
     },
     async (request, reply) => {
       const { body } = request;
@@ -103,17 +150,20 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
         return reply.status(503).header('retry-after', '1').send(outcomeUnknown(idempotencyKey));
       }
       if (accepted.replayed) reply.header('idempotent-replayed', 'true');
-      return reply.status(accepted.statusCode).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);
+      // Always 202 (a replay returns the 202 that was stored); the cast keeps the stored value the one sent.
+      return reply.status(accepted.statusCode as 202).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);
     },
   );
 
-  app.get('/orders/:orderId', { schema: { params: OrderParams } }, async (request) => {
+  const getOrder = { summary: 'One order', params: OrderParams, response: { 200: OrderView, ...errorResponses({ 404: 'No such order' }) } };
+  app.get('/orders/:orderId', { schema: getOrder }, async (request) => {
     const row = await db.selectFrom('orders').selectAll().where('order_id', '=', request.params.orderId).executeTakeFirst();
     if (!row) throw new HttpError(404, 'not_found', `no order ${request.params.orderId}`);
     return orderView(row);
   });
 
-  app.get('/orders', { schema: { querystring: ListOrdersQuery } }, async (request) => {
+  const listOrders = { summary: 'The newest orders, newest first', querystring: ListOrdersQuery, response: { 200: Type.Object({ orders: Type.Array(OrderView) }, { description: 'Up to `limit` orders, newest first' }) } };
+  app.get('/orders', { schema: listOrders }, async (request) => {
     const { status, limit = 50 } = request.query;
     let query = db.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('order_id', 'desc').limit(limit);
     if (status) query = query.where('status', '=', status);

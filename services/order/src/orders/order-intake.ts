@@ -9,6 +9,8 @@ export interface OrderIntakeOptions {
   maxBatch?: number;
   /** Records how many requests each transaction accepted (a prom-client Histogram). */
   batchSizes?: { observe(value: number): void };
+  /** Counts the sagas started, once their transaction commits (a prom-client Counter). */
+  started?: { inc(value?: number): void };
 }
 
 interface Waiting {
@@ -76,13 +78,17 @@ export class OrderIntake {
     }
   }
 
-  private acceptAll(batch: readonly Waiting[]): Promise<AcceptOutcome[]> {
+  private async acceptAll(batch: readonly Waiting[]): Promise<AcceptOutcome[]> {
     this.options.batchSizes?.observe(batch.length);
-    return acceptOrders(
+    const outcomes = await acceptOrders(
       this.options.outbox,
       batch.map((waiting) => waiting.request),
       this.options.sagaTimeoutMs,
     );
+    // A replayed Idempotency-Key started nothing; a refused request neither.
+    const started = outcomes.filter((outcome) => 'accepted' in outcome && !outcome.accepted.replayed).length;
+    if (started > 0) this.options.started?.inc(started);
+    return outcomes;
   }
 }
 

@@ -1,6 +1,7 @@
 import { newEvent, reusableQuery, sendAhead, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OrderStatus, OrderTables } from '../db.ts';
+import type { SagaAges } from './metrics.ts';
 import { begin, decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot, type SagaState } from './decide.ts';
 
 /*
@@ -15,6 +16,7 @@ type Emit = (events: readonly Envelope[]) => Promise<void>;
 export interface LockedSaga extends SagaSnapshot {
   sagaId: string;
   orderId: string;
+  ages: SagaAges;
 }
 
 /** The history type recorded for a saga input: the consumed event's type, or SagaTimedOut. */
@@ -36,6 +38,9 @@ function lockedSagas(db: Kysely<OrderTables>) {
       'orders.items',
       'orders.amount_minor',
       'orders.currency',
+      // By the database clock, as the lock is taken: no skew between it and this process.
+      sql<number>`extract(epoch from clock_timestamp() - sagas.created_at)::float8`.as('since_start'),
+      sql<number>`extract(epoch from clock_timestamp() - sagas.updated_at)::float8`.as('since_last_step'),
     ])
     .forUpdate('sagas');
 }
@@ -48,6 +53,7 @@ function toLocked(row: LockedRow): LockedSaga {
     orderId: row.orderId,
     state: row.state,
     reason: row.reason,
+    ages: { sinceStartSeconds: row.since_start, sinceLastStepSeconds: row.since_last_step },
     order: {
       customerId: row.customer_id,
       customerEmail: row.customer_email,
