@@ -24,8 +24,9 @@ export function errorResponse(description: string, headers?: Record<string, TSch
  * route also gets, from the kit, the errors the kit itself answers with: 400 when it has any
  * request schema, 413 when it takes a body, 500, and 503 unless the route says `noDatabase`.
  */
-export function errorResponses(declared: Record<number, string> = {}): Record<number, TSchema> {
-  return Object.fromEntries(Object.entries(declared).map(([status, description]) => [status, errorResponse(description)]));
+export function errorResponses<const Declared extends Record<number, string>>(declared: Declared): { [Status in keyof Declared]: TSchema } {
+  // Keyed by the declared statuses, so a handler may answer `reply.status(503)` where the route declares 503.
+  return Object.fromEntries(Object.entries(declared).map(([status, description]) => [status, errorResponse(description)])) as { [Status in keyof Declared]: TSchema };
 }
 
 /** The statuses the kit's error handler answers with for a route of this schema (see createHttpApp). */

@@ -120,7 +120,13 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
         summary: 'Place an order: starts its checkout saga',
         body: CreateOrderBody,
         headers: CreateOrderHeaders,
-        response: { 202: OrderAccepted, ...errorResponses({ 409: 'The Idempotency-Key was already used for a different body' }) },
+        response: {
+          202: OrderAccepted,
+          ...errorResponses({
+            409: 'The Idempotency-Key was already used for a different body',
+            503: 'outcome_unknown: the database connection failed while the order was being accepted, so it may have been accepted; retry with the same Idempotency-Key',
+          }),
+        },
       },
     },
     async (request, reply) => {
