@@ -181,8 +181,12 @@ beforeAll(async () => {
 }, 1_200_000);
 
 afterAll(async () => {
-  await Promise.allSettled(handles.map((handle) => handle.close()));
-  if (started) await compose(['down', '-v', '--remove-orphans', '--timeout', '10']);
+  // Down in every case: a stack left running would hold ports and volumes on a shared machine.
+  try {
+    await Promise.allSettled(handles.map(async (handle) => handle.close()));
+  } finally {
+    if (started) await compose(['down', '-v', '--remove-orphans', '--timeout', '10']);
+  }
   const left = started ? await containers() : [];
   expect(left, 'nothing of the project is left').toEqual([]);
 }, 180_000);
@@ -197,7 +201,7 @@ describe('the compose stack', () => {
 
   test('scaled to three payment and two inventory containers, they share the queues', async () => {
     const scaling = Date.now();
-    await compose(['up', '-d', '--no-build', '--scale', 'payment=3', '--scale', 'inventory=2']);
+    await compose(['up', '-d', '--no-build', '--no-recreate', '--scale', 'payment=3', '--scale', 'inventory=2']);
     await waitFor(() => stackHealthy(expectedServices(3, 2)), { timeoutMs: 120_000, intervalMs: 1000, message: 'three payment and two inventory containers to be healthy' });
     const consumers = await waitFor(
       async () => {
