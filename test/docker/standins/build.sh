@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 DOCKER=${DOCKER:-docker}
-export DOCKER_BUILDKIT=1 # COPY --chmod
+# The classic builder: these Dockerfiles need nothing BuildKit adds, and it works with any client.
+export DOCKER_BUILDKIT=0
 SUITE=bookworm
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 BASE=checkout-saga-standin/debian:$SUITE

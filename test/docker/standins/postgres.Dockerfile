@@ -10,7 +10,7 @@ RUN apt-get update \
     && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
 ENV PATH=/usr/lib/postgresql/15/bin:$PATH \
     PGDATA=/var/lib/postgresql/data
-COPY --chmod=755 postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 USER postgres
 EXPOSE 5432
 STOPSIGNAL SIGINT
