@@ -11,7 +11,7 @@
 #   npm_ca      a PEM bundle npm should trust for HTTPS, for a registry behind a TLS-inspecting
 #               proxy: docker build --secret id=npm_ca,src=/etc/ssl/certs/ca-certificates.crt .
 
-# Node 22 is the oldest line the dependency tree supports (package.json engines: >=22.12).
+# Node 22 is the oldest line the dependency tree supports (package.json engines: ^22.12 || >=24).
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- deps: every dependency (dev included), cached until a package.json or the lock changes
