@@ -5,7 +5,7 @@ ARG BASE
 FROM ${BASE}
 RUN apt-get update \
     && apt-get install -y --no-install-recommends postgresql-15 \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && mkdir -p /var/lib/postgresql/data /docker-entrypoint-initdb.d /var/run/postgresql \
     && chown -R postgres:postgres /var/lib/postgresql /var/run/postgresql
 ENV PATH=/usr/lib/postgresql/15/bin:$PATH \

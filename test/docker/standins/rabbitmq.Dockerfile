@@ -5,7 +5,7 @@ ARG BASE
 FROM ${BASE}
 RUN apt-get update \
     && apt-get install -y --no-install-recommends rabbitmq-server \
-    && rm -rf /var/lib/apt/lists/* \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && rabbitmq-plugins enable --offline rabbitmq_management >/dev/null \
     && printf 'loopback_users = none\nlisteners.tcp.default = 5672\nmanagement.tcp.port = 15672\n' >/etc/rabbitmq/rabbitmq.conf \
     && chown -R rabbitmq:rabbitmq /var/lib/rabbitmq /etc/rabbitmq /var/log/rabbitmq

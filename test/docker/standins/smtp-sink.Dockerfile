@@ -4,7 +4,7 @@ ARG BASE
 FROM ${BASE}
 RUN apt-get update \
     && apt-get install -y --no-install-recommends python3-aiosmtpd \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 USER nobody
 EXPOSE 1025
 CMD ["python3", "-m", "aiosmtpd", "--nosetuid", "--listen", "0.0.0.0:1025", "--class", "aiosmtpd.handlers.Debugging", "stdout"]
