@@ -3,6 +3,7 @@
  *
  *   services/<s>/src/main.ts → dist/<s>.js   (order, payment, inventory, notification)
  *   scripts/migrate.ts       → dist/migrate.js
+ *   scripts/dlq.ts           → dist/dlq.js      (the dead-letter tool: docker compose run --rm order node dist/dlq.js list)
  *
  * The workspace packages (@checkout-saga/*) are bundled, because they are TypeScript
  * sources; every other package stays an import of node_modules, so the runtime image
@@ -28,6 +29,7 @@ export const entries = {
   inventory: 'services/inventory/src/main.ts',
   notification: 'services/notification/src/main.ts',
   migrate: 'scripts/migrate.ts',
+  dlq: 'scripts/dlq.ts',
 };
 
 const WORKSPACE_SCOPE = '@checkout-saga/';
@@ -79,7 +81,7 @@ export async function buildAll() {
       bundle: true,
       platform: 'node',
       format: 'esm',
-      target: 'node20',
+      target: 'node22',
       sourcemap: true,
       keepNames: true,
       banner: { js: banner },

@@ -41,6 +41,7 @@ const settingsModules: Record<string, { file: string; exportName: string }> = {
   inventory: { file: 'services/inventory/src/settings.ts', exportName: 'inventorySettings' },
   notification: { file: 'services/notification/src/settings.ts', exportName: 'notificationSettings' },
   migrate: { file: 'scripts/migrator-settings.ts', exportName: 'migratorSettings' },
+  dlq: { file: 'scripts/dlq/settings.ts', exportName: 'dlqSettings' },
 };
 const scalable = ['payment', 'inventory', 'notification'];
 
@@ -101,7 +102,9 @@ function interpolationsIn(value: string): Interpolation[] {
 }
 
 const builtServices = Object.entries(compose.services).filter(([, service]) => service.build !== undefined);
-const allInterpolations = Object.values(compose.services).flatMap((service) => [...environmentOf(service).values()].flatMap(interpolationsIn));
+const allInterpolations = Object.values(compose.services).flatMap((service) =>
+  [...environmentOf(service).values(), ...(service.ports ?? []).map(String)].flatMap(interpolationsIn),
+);
 
 /** KEY=value and `# KEY=value` (commented out: unset or per-service default) lines of .env.example. */
 function envExample(): Map<string, { value: string; commented: boolean }> {
@@ -157,12 +160,13 @@ describe('docker-compose.yml', () => {
     expect(problems, problems.join('; ')).toEqual([]);
   });
 
-  // Set by the schema's default on purpose: HOST (0.0.0.0 suits a container); notification has no database.
+  // Notification has no database. HOST is passed too: its default (loopback, right for `npm start`)
+  // would leave a container's server unreachable from the others and from the published port.
   const notPassed: Record<string, string[]> = { notification: ['DATABASE_URL'] };
   test.each(builtServices)('%s is given every setting it reads, so a value in .env reaches it', async (name, service) => {
     const schema = await settingsOf(bundleOf(service)!);
     const env = environmentOf(service);
-    const skipped = new Set(['HOST', ...(notPassed[name] ?? [])]);
+    const skipped = new Set(notPassed[name] ?? []);
     expect(Object.keys(schema).filter((key) => !env.has(key) && !skipped.has(key))).toEqual([]);
   });
 
@@ -186,6 +190,17 @@ describe('docker-compose.yml', () => {
     expect(service, `${name} is a compose service`).toBeDefined();
     expect(service!.container_name).toBeUndefined();
     expect(service!.ports ?? []).toEqual([]);
+  });
+
+  test('publishes every port on 127.0.0.1 only, on a host port .env can move', () => {
+    const problems: string[] = [];
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const port of (service.ports ?? []).map(String)) {
+        if (!port.startsWith('127.0.0.1:')) problems.push(`${name}: ${port} is not bound to 127.0.0.1`);
+        else if (!/^127\.0\.0\.1:\$\{[A-Z_]+:-\d+\}:\d+$/.test(port)) problems.push(`${name}: ${port} has a fixed host port (a machine that already uses it cannot start the stack)`);
+      }
+    }
+    expect(problems).toEqual([]);
   });
 
   test('services start after the migrator and the servers, and restart; the migrator runs once', () => {

@@ -25,7 +25,9 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
     ORDER_EXCHANGE: Type.String({ default: 'order.topic', minLength: 1, maxLength: 200, description: 'the name of the topic exchange all saga events travel on' }),
     QUEUE_PREFIX: Type.String({ default: 'checkout.', maxLength: 100, description: "a prefix for this deployment's queue names, such as checkout." }),
     PORT: int(defaultPort, 0, 'a TCP port from 0 to 65535', 65535),
-    HOST: Type.String({ default: '0.0.0.0', minLength: 1, description: 'the address the HTTP server listens on' }),
+    // Loopback by default: a developer's `npm start` must not expose the unauthenticated API to the
+    // network; containers set 0.0.0.0 (docker-compose.yml) and are published on loopback.
+    HOST: Type.String({ default: '127.0.0.1', minLength: 1, description: 'the address the HTTP server listens on, such as 127.0.0.1 or 0.0.0.0' }),
     LOG_LEVEL: Type.Union(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
       { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' },

@@ -18,7 +18,7 @@ let memo: Promise<TestServers> | undefined;
 
 /**
  * Finds the PostgreSQL and RabbitMQ servers the tests run against, once per
- * process: env vars first, then containers, then a local install.
+ * process: env vars first, then the local servers, then containers.
  */
 export function testServers(): Promise<TestServers> {
   memo ??= discover().catch((error: unknown) => {
@@ -34,12 +34,8 @@ async function discover(): Promise<TestServers> {
   let amqpUrl = nonEmpty(process.env.TEST_AMQP_URL);
   if (databaseUrl && amqpUrl) return { databaseUrl, amqpUrl };
 
-  if (await dockerIsReachable()) {
-    // Started side by side: each takes seconds, mostly waiting for readiness.
-    const [db, mq] = await Promise.all([databaseUrl ?? startPostgresContainer(), amqpUrl ?? startRabbitContainer()]);
-    return { databaseUrl: db, amqpUrl: mq };
-  }
-
+  // Local servers before Docker: a running engine that cannot pull images (offline, behind a
+  // mirror, or one started for `npm run test:docker`) must not fail suites that have servers.
   const [localDb, localAmqp] = await Promise.all([
     databaseUrl ? undefined : probe(() => probePostgres(LOCAL_DATABASE_URL)),
     amqpUrl ? undefined : probe(() => probeAmqp(LOCAL_AMQP_URL)),
@@ -48,7 +44,19 @@ async function discover(): Promise<TestServers> {
   if (!amqpUrl && localAmqp?.ok) amqpUrl = LOCAL_AMQP_URL;
   if (databaseUrl && amqpUrl) return { databaseUrl, amqpUrl };
 
+  if (await dockerIsReachable()) {
+    // Started side by side: each takes seconds, mostly waiting for readiness.
+    const [db, mq] = await Promise.all([databaseUrl ?? startPostgresContainer(), amqpUrl ?? startRabbitContainer()]).catch((error: unknown) => {
+      throw new Error(noServersMessage(databaseUrl === undefined, amqpUrl === undefined, localDb, localAmqp, errorText(error)));
+    });
+    return { databaseUrl: db, amqpUrl: mq };
+  }
+
   throw new Error(noServersMessage(databaseUrl === undefined, amqpUrl === undefined, localDb, localAmqp));
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -161,13 +169,18 @@ function noServersMessage(
   needAmqp: boolean,
   localDb: ProbeResult | undefined,
   localAmqp: ProbeResult | undefined,
+  containerError?: string,
 ): string {
   const lines = ['No test servers found. The tests need PostgreSQL and RabbitMQ; they looked for:'];
   lines.push('  1. TEST_DATABASE_URL / TEST_AMQP_URL environment variables');
-  lines.push('  2. a Docker engine for testcontainers (none reachable)');
-  lines.push('  3. local servers:');
+  lines.push('  2. local servers:');
   if (needDb && localDb && !localDb.ok) lines.push(`     - ${LOCAL_DATABASE_URL}: ${localDb.error}`);
   if (needAmqp && localAmqp && !localAmqp.ok) lines.push(`     - ${redact(LOCAL_AMQP_URL)}: ${localAmqp.error}`);
+  lines.push(
+    containerError === undefined
+      ? '  3. a Docker engine for testcontainers (none reachable)'
+      : `  3. a Docker engine for testcontainers: it answered, but the containers did not start: ${containerError}`,
+  );
   lines.push('Fix it in one of these ways:');
   if (needDb) {
     lines.push('  - set TEST_DATABASE_URL to a PostgreSQL server URL whose user may CREATE DATABASE,');
