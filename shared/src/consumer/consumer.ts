@@ -80,7 +80,13 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
 
   constructor(private readonly options: ConsumerOptions<DB>) {
     this.batches = new SerialBatches(options.batchSize, (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)));
-    this.handlers = new Map(options.handlers.map((handler) => [handler.event, handler]));
+    this.handlers = new Map();
+    for (const handler of options.handlers) {
+      // The consumer routes by type, so a second handler for a type would silently never run.
+      const first = this.handlers.get(handler.event);
+      if (first) throw new Error(`two handlers for ${handler.event}: ${first.name} and ${handler.name}; a service has at most one handler per event type`);
+      this.handlers.set(handler.event, handler);
+    }
     for (const handler of options.handlers) {
       if (handler.transactional !== false && !options.outbox) throw new Error(`handler ${handler.name} needs a database`);
     }
