@@ -99,6 +99,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         service: definition.name,
         consumes: handlers.map((handler) => handler.event),
         retryDelaysMs: retryDelays(config),
+        deliveryLimit: config.QUEUE_DELIVERY_LIMIT,
       })
     : undefined;
   const consumer = topology
@@ -127,7 +128,6 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       detach: () => publisher.detach(),
     });
   }
-  if (consumer) await broker.add(consumer);
 
   const janitor = hasDatabase
     ? new RetentionJanitor(kitDb, { outboxMs: config.OUTBOX_RETENTION_MS, inboxMs: config.INBOX_RETENTION_MS }, logger)
@@ -153,8 +153,21 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   const workers = definition.workers?.(context) ?? [];
   for (const worker of workers) worker.start();
 
-  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  let address: string;
+  try {
+    address = await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (error) {
+    // Leave nothing running behind a failed start (a test, or a caller that retries, lives on).
+    await Promise.allSettled(workers.map((worker) => worker.stop()));
+    await relay.stop().catch(() => {});
+    janitor?.stop();
+    await broker.close().catch(() => {});
+    await database?.close().catch(() => {});
+    throw error;
+  }
   const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+  // Consuming starts last: a start that fails before this point never holds a prefetch window of messages.
+  if (consumer) await broker.add(consumer);
   logger.info({ url, queue: topology?.queue }, `${definition.name} service started`);
 
   let stopping: Promise<void> | undefined;
