@@ -25,6 +25,8 @@ export const Headers = {
   deadLetteredAt: 'x-dead-lettered-at',
   routingKey: 'x-original-routing-key',
   exchange: 'x-original-exchange',
+  /** Tells this process which of its copies the broker returned as unroutable; rewritten on every copy. */
+  copy: 'x-copy-id',
 } as const;
 
 export interface ConsumerOptions<DB extends MessagingTables> {
@@ -74,6 +76,9 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private consumerTag: string | undefined;
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Copies (by their copy id) the broker returned as unroutable; a return always precedes the confirm of the same message. */
+  private readonly returnedCopies = new Set<string>();
+  private copies = 0;
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
   /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
   private readonly batches: SerialBatches<Delivery<DB>>;
@@ -100,6 +105,10 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     if (this.stopping) return;
     const channel = await connection.createConfirmChannel();
     channel.on('error', () => {});
+    channel.on('return', (returned: ConsumeMessage) => {
+      const id = returned.properties.headers?.[Headers.copy];
+      if (typeof id === 'string') this.returnedCopies.add(id);
+    });
     channel.on('close', () => {
       if (this.channel === channel) {
         this.channel = undefined;
@@ -291,9 +300,11 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.attempt]: nextAttempt,
       [Headers.lastError]: reason,
     });
-    if (sent) {
+    if (sent === 'confirmed') {
       this.options.metrics?.messages.inc({ handler, outcome: 'retried' });
       ack(channel, message);
+    } else {
+      this.requeue(channel, message, handler, `its retry copy to ${retry.name} was ${sent}`);
     }
   }
 
@@ -304,21 +315,37 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.handler]: handler,
       [Headers.deadLetteredAt]: new Date().toISOString(),
     });
-    if (sent) {
+    if (sent === 'confirmed') {
       this.options.logger.error({ messageId: message.properties.messageId, reason, attempt, handler }, 'message dead-lettered');
       this.options.metrics?.messages.inc({ handler, outcome: 'dead_lettered' });
       ack(channel, message);
     } else {
-      this.options.logger.warn({ messageId: message.properties.messageId, reason }, 'could not dead-letter the message; the broker will redeliver it');
+      this.requeue(channel, message, handler, `its dead-letter copy to ${this.options.topology.deadLetterQueue} was ${sent} (dead-letter reason: ${reason})`);
     }
   }
 
   /**
-   * Sends a copy straight to one of this service's queues and waits for the broker's
-   * confirm; the original is acked only afterwards. If the channel is gone, the original is
-   * left unacked and the broker redelivers it.
+   * The copy did not make it, so the original must not be acked, nor left unacked on a channel that
+   * lives on (it would wait there until the channel closes): it goes back to its queue now. Each
+   * return counts towards the queue's delivery limit, so a copy that can never be routed ends with
+   * the broker dead-lettering the original itself, instead of circling for ever.
    */
-  private republish(channel: ConfirmChannel, queue: string, message: ConsumeMessage, extra: Record<string, unknown>): Promise<boolean> {
+  private requeue(channel: ConfirmChannel, message: ConsumeMessage, handler: string, why: string): void {
+    this.options.logger.error({ messageId: message.properties.messageId, handler, queue: this.options.topology.queue, why }, 'copy not taken by the broker; message returned to its queue');
+    this.options.metrics?.messages.inc({ handler, outcome: 'requeued' });
+    try {
+      channel.nack(message, false, true);
+    } catch {
+      // The channel closed under us: the broker returns the message by itself.
+    }
+  }
+
+  /**
+   * Sends a copy straight to one of this service's queues and waits for the broker's confirm.
+   * The copy is `mandatory`: without it, a copy to a queue that does not exist is confirmed and
+   * dropped. Only 'confirmed' lets the caller ack the original.
+   */
+  private republish(channel: ConfirmChannel, queue: string, message: ConsumeMessage, extra: Record<string, unknown>): Promise<'confirmed' | 'returned as unroutable' | 'refused by the broker' | 'not sent'> {
     // Only headers the kit owns travel on, as strings: whatever a sender put in a header must not stop the copy.
     const previous = message.properties.headers ?? {};
     const text = (value: unknown, fallback: string) => (typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, 1000) : fallback);
@@ -328,14 +355,19 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.exchange]: text(previous[Headers.exchange], message.fields.exchange),
       [Headers.firstFailedAt]: text(previous[Headers.firstFailedAt], new Date().toISOString()),
       ...extra,
+      [Headers.copy]: String(++this.copies),
     };
+    const copy = headers[Headers.copy] as string;
     const { messageId, type, correlationId, contentType } = message.properties;
-    const options: Options.Publish = { messageId, type, correlationId, contentType, persistent: true, headers };
+    const options: Options.Publish = { messageId, type, correlationId, contentType, persistent: true, mandatory: true, headers };
     return new Promise((resolve) => {
       try {
-        channel.sendToQueue(queue, message.content, options, (error) => resolve(!error));
+        channel.sendToQueue(queue, message.content, options, (error) => {
+          const returned = this.returnedCopies.delete(copy);
+          resolve(error ? 'refused by the broker' : returned ? 'returned as unroutable' : 'confirmed');
+        });
       } catch {
-        resolve(false);
+        resolve('not sent');
       }
     });
   }
