@@ -1,7 +1,7 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Transaction } from 'kysely';
 import type { BrokerAttachment } from '../broker/broker.ts';
-import type { ServiceTopology } from '../broker/topology.ts';
+import { declareTopology, type ServiceTopology } from '../broker/topology.ts';
 import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
@@ -119,14 +119,41 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;
+    await this.subscribe(connection, channel);
+  }
+
+  private async subscribe(connection: ChannelModel, channel: ConfirmChannel): Promise<void> {
     const { consumerTag } = await channel.consume(this.options.topology.queue, (message) => {
-      if (!message) {
-        this.options.logger.error({ queue: this.options.topology.queue }, 'consumer cancelled by the broker (queue deleted?)');
-        return;
-      }
-      this.receive(channel, message);
+      if (message) this.receive(channel, message);
+      else void this.resubscribe(connection, channel);
     });
-    this.consumerTag = consumerTag;
+    if (this.channel === channel && !this.stopping) this.consumerTag = consumerTag;
+  }
+
+  /**
+   * The broker cancelled the consumer (its queue was deleted, or a quorum queue's leader went
+   * away) while the connection and channel live on, so nothing else will bring it back: until
+   * the queue is declared again and consumed, the service is not ready. amqplib's recovery only
+   * covers a lost connection, hence this loop.
+   */
+  private async resubscribe(connection: ChannelModel, channel: ConfirmChannel): Promise<void> {
+    if (this.channel !== channel) return;
+    this.consumerTag = undefined;
+    const { queue } = this.options.topology;
+    this.options.logger.error({ queue }, 'consumer cancelled by the broker; declaring the queue and subscribing again');
+    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 5000)) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      // A closed channel or a stop ends the loop; after a lost connection the broker attaches the consumer anew.
+      if (this.stopping || this.channel !== channel) return;
+      try {
+        await declareTopology(connection, this.options.topology.exchange, this.options.topology);
+        await this.subscribe(connection, channel);
+        this.options.logger.warn({ queue }, 'consumer subscribed again');
+        return;
+      } catch (error) {
+        this.options.logger.error({ queue, err: describeError(error), retryInMs: Math.min(delayMs * 2, 5000) }, 'could not subscribe again; retrying');
+      }
+    }
   }
 
   detach(): void {
