@@ -37,6 +37,11 @@ export interface ConsumerOptions<DB extends MessagingTables> {
   prefetch: number;
   /** Messages applied in one transaction at most; 1 gives every message its own. */
   batchSize: number;
+  /**
+   * Handlers that run outside batches (`batch: false`, or without a database) at once at most;
+   * the rest wait in hand. Default: the prefetch count. See handlerConcurrency for the service's.
+   */
+  concurrency?: number;
   maxAttempts: number;
   logger: Logger;
   metrics?: Metrics;
@@ -79,6 +84,10 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   /** Copies (by their copy id) the broker returned as unroutable; a return always precedes the confirm of the same message. */
   private readonly returnedCopies = new Set<string>();
   private copies = 0;
+  /** Handlers running outside batches, and those waiting for a turn. */
+  private running = 0;
+  private readonly waitingTurn: (() => void)[] = [];
+  private readonly closedChannels = new WeakSet<ConfirmChannel>();
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
   /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
   private readonly batches: SerialBatches<Delivery<DB>>;
@@ -110,6 +119,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       if (typeof id === 'string') this.returnedCopies.add(id);
     });
     channel.on('close', () => {
+      this.closedChannels.add(channel);
       if (this.channel === channel) {
         this.channel = undefined;
         this.consumerTag = undefined;
@@ -189,9 +199,29 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const traceparent = message.properties.headers?.traceparent as string | undefined;
     const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
     const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
-    if (handler.transactional === false || !this.options.outbox) return this.track(this.deliverOutside(delivery));
-    if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.deliverAlone(delivery));
+    if (handler.transactional === false || !this.options.outbox) return this.track(this.inTurn(channel, () => this.deliverOutside(delivery)));
+    if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.inTurn(channel, () => this.deliverAlone(delivery)));
     this.batches.add(delivery);
+  }
+
+  /**
+   * Runs a delivery once fewer than `concurrency` run, in arrival order. A delivery whose turn
+   * comes after its channel closed, or after stop() began, is skipped: unacked, it goes back to
+   * the queue with its channel (so a shutdown does not wait for a whole prefetch window of slow
+   * handlers). Written here rather than with p-limit, which cannot skip queued work: a dozen lines.
+   */
+  private async inTurn(channel: ConfirmChannel, work: () => Promise<void>): Promise<void> {
+    const limit = Math.max(1, this.options.concurrency ?? this.options.prefetch);
+    if (this.running >= limit) await new Promise<void>((resolve) => this.waitingTurn.push(resolve));
+    else this.running++;
+    try {
+      if (!this.stopping && !this.closedChannels.has(channel)) await work();
+    } finally {
+      // The turn passes straight to the next in line, or is given back.
+      const next = this.waitingTurn.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   private async deliverBatch(batch: Delivery<DB>[]): Promise<void> {
