@@ -200,7 +200,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
     const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
     if (handler.transactional === false || !this.options.outbox) return this.track(this.inTurn(channel, () => this.deliverOutside(delivery)));
-    if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.inTurn(channel, () => this.deliverAlone(delivery)));
+    if (handler.batch === false || handler.externalEffects || this.options.batchSize <= 1) return this.track(this.inTurn(channel, () => this.deliverAlone(delivery)));
     this.batches.add(delivery);
   }
 
@@ -282,6 +282,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
    * back and runs again with the claim answered first, so the duplicate is skipped.
    */
   private async apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
+    // A speculative run of a duplicate would repeat an effect no rollback can take back.
+    if (deliveries.some(({ handler }) => handler.externalEffects)) return this.applyInTransaction(deliveries, 'claim first');
     try {
       return await this.applyInTransaction(deliveries, 'speculative');
     } catch (error) {
