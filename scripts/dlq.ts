@@ -1,6 +1,6 @@
 /**
  * `npm run dlq -- <command>`: list, show, replay and purge the messages of the services'
- * dead-letter queues. See `npm run dlq -- --help` and README.md, "Dead letters".
+ * dead-letter queues. See `npm run dlq -- --help` and docs/reliability.md, "Dead letters".
  */
 import { main } from './dlq/cli.ts';
 

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-// What POST /orders must accept, written from the contract (DESIGN.md), not from the server's code
+// What POST /orders must accept, written from the contract (docs/design.md), not from the server's code
 // ---------------------------------------------------------------------------------------------
 
 const ORDER_KEYS = new Set(['customerId', 'customerEmail', 'items', 'amount', 'currency']);

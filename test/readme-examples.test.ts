@@ -1,14 +1,14 @@
 /**
- * README.md's curl examples, run against the four services.
+ * The curl examples of README.md and the docs (api, flows, configuration…), run against the four services.
  *
  * Every command line in a ```sh block that calls curl is parsed the way sh and curl would
- * read it (method, URL, -H headers, -d body) and sent, in README order, to the system that
+ * read it (method, URL, -H headers, -d body) and sent, in reading order (DOCUMENTS), to the system that
  * `startSystem` runs in this process: localhost:3000 is the order service, :3001 payment,
  * :3002 inventory, :3003 notification. Each example must answer the status written after it
  * (`# → 202`); a ```json block right after an example must have the fields of the real
  * response (values differ from run to run, field names must not); $ORDER_ID and $SAGA_ID
  * are the ids of the README's first POST /orders; $ADMIN_TOKEN is the token inventory runs
- * with. The README must also show every route of the API and every error status.
+ * with. The docs must also show every route of the API and every error status.
  */
 import { exec } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -17,10 +17,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { startSystem, type System } from './support/system.ts';
 
-const README = 'README.md';
+/** The documents whose examples run, in reading order: the README's first order gives $ORDER_ID to the rest. */
+const DOCUMENTS = ['README.md', 'docs/flows.md', 'docs/api.md', 'docs/configuration.md', 'docs/testing.md', 'docs/troubleshooting.md'];
+const README = 'README.md and docs/';
 /** Asynchronous on purpose: the services run in this process, so a blocking call would stall them. */
 const shell = promisify(exec);
-const readme = readFileSync(new URL(`../${README}`, import.meta.url), 'utf8');
+const documents = DOCUMENTS.map((file) => ({ file, markdown: readFileSync(new URL(`../${file}`, import.meta.url), 'utf8') }));
 
 /** What the examples' $ADMIN_TOKEN stands for; inventory runs with it, so PUT /products/:sku needs it. */
 const ADMIN_TOKEN = 'readme-admin-token';
@@ -44,11 +46,11 @@ const routes: { name: string; service: ServiceName | 'any'; method: string; path
 ];
 const errorStatuses = [400, 404, 409, 413];
 
-// ---- reading README.md ------------------------------------------------------------------
+// ---- reading the documents ------------------------------------------------------------------
 
 interface Line {
   text: string;
-  /** README.md:<line number>, for messages. */
+  /** <file>:<line number>, for messages. */
   where: string;
 }
 
@@ -76,14 +78,14 @@ interface Example {
 }
 
 /** Fenced code blocks, with their language and line numbers. */
-function fencedBlocks(markdown: string): Block[] {
+function fencedBlocks(markdown: string, file: string): Block[] {
   const blocks: Block[] = [];
   let open: Block | undefined;
   markdown.split('\n').forEach((text, index) => {
     const number = index + 1;
     const fence = /^\s*```\s*([\w-]*)/.exec(text);
     if (!fence) {
-      open?.lines.push({ text, where: `${README}:${number}` });
+      open?.lines.push({ text, where: `${file}:${number}` });
     } else if (open) {
       open.end = number;
       blocks.push(open);
@@ -230,10 +232,10 @@ function parseExample({ text: line, where }: Line): Example {
   return { where, line, method: method ?? (body ? 'POST' : 'GET'), service, path: address[2] ?? '/', headers, ...(body ? { body } : {}), status: Number(status) };
 }
 
-/** Every curl example of the README, in order, and what is wrong with the lines that could not be read. */
-function readExamples(markdown: string): { examples: Example[]; problems: string[]; jsonBlocks: Line[] } {
+/** Every curl example of one document, in order, and what is wrong with the lines that could not be read. */
+function readExamples(markdown: string, file: string): { examples: Example[]; problems: string[]; jsonBlocks: Line[] } {
   const lines = markdown.split('\n');
-  const blocks = fencedBlocks(markdown);
+  const blocks = fencedBlocks(markdown, file);
   const examples: Example[] = [];
   const problems: string[] = [];
   blocks.forEach((block, index) => {
@@ -253,11 +255,11 @@ function readExamples(markdown: string): { examples: Example[]; problems: string
     const between = lines.slice(block.end, next ? next.start - 1 : 0);
     const last = inBlock.at(-1);
     if (last && next?.lang === 'json' && between.every((text) => text.trim() === '')) {
-      last.response = { text: next.lines.map((line) => line.text).join('\n'), where: `${README}:${next.start}` };
+      last.response = { text: next.lines.map((line) => line.text).join('\n'), where: `${file}:${next.start}` };
     }
     examples.push(...inBlock);
   });
-  const jsonBlocks = blocks.filter((block) => block.lang === 'json').map((block) => ({ text: block.lines.map((line) => line.text).join('\n'), where: `${README}:${block.start}` }));
+  const jsonBlocks = blocks.filter((block) => block.lang === 'json').map((block) => ({ text: block.lines.map((line) => line.text).join('\n'), where: `${file}:${block.start}` }));
   return { examples, problems, jsonBlocks };
 }
 
@@ -286,7 +288,10 @@ function shapeDifferences(documented: unknown, actual: unknown, path = '$'): str
 
 // ---- the tests ------------------------------------------------------------------------------
 
-const { examples, problems, jsonBlocks } = readExamples(readme);
+const read = documents.map(({ file, markdown }) => readExamples(markdown, file));
+const examples = read.flatMap((document) => document.examples);
+const problems = read.flatMap((document) => document.problems);
+const jsonBlocks = read.flatMap((document) => document.jsonBlocks);
 const pathForMatching = (example: Example) => example.path.replace(variablePattern, 'x');
 const describeExample = (example: Example) => `${example.where}: ${example.method} ${showVariables(example.path)} (${example.service}) → ${example.status}`;
 

@@ -9,7 +9,7 @@ import { deadLetters, messageCounts, publishEvents } from './support/broker.ts';
 import { startSystem, type System } from './support/system.ts';
 
 /*
- * Every flow of DESIGN.md, end to end: the four services running, real PostgreSQL and
+ * Every flow of docs/design.md, end to end: the four services running, real PostgreSQL and
  * RabbitMQ, each case checked against the invariants in the services' own databases.
  */
 

@@ -10,8 +10,8 @@ import { checkMessagingSettings, ConfigError, configOrExit, loadConfig, messagin
 import { runFixture } from './support/processes.ts';
 
 const badSettings: { variable: string; env: Record<string, string>; says: string }[] = [
-  { variable: 'DATABASE_URL', env: { DATABASE_URL: 'mysql://db/orders' }, says: 'DATABASE_URL is "mysql://db/orders": expected a PostgreSQL URL' },
-  { variable: 'RABBITMQ_URL', env: { RABBITMQ_URL: 'http://rabbit' }, says: 'RABBITMQ_URL is "http://rabbit": expected an AMQP URL' },
+  { variable: 'DATABASE_URL', env: { DATABASE_URL: 'mysql://db/orders' }, says: 'DATABASE_URL is not valid (its value is not shown: it may hold a password or token): expected a PostgreSQL URL' },
+  { variable: 'RABBITMQ_URL', env: { RABBITMQ_URL: 'http://rabbit' }, says: 'RABBITMQ_URL is not valid (its value is not shown: it may hold a password or token): expected an AMQP URL' },
   { variable: 'CONSUMER_PREFETCH', env: { CONSUMER_PREFETCH: '0' }, says: 'CONSUMER_PREFETCH is "0": expected messages a consumer holds unacknowledged at once, 1 to 1000' },
   { variable: 'OUTBOX_POLL_INTERVAL_MS', env: { OUTBOX_POLL_INTERVAL_MS: 'fast' }, says: 'OUTBOX_POLL_INTERVAL_MS is "fast": expected milliseconds between outbox polls' },
   { variable: 'OUTBOX_NOTIFY', env: { OUTBOX_NOTIFY: 'yes' }, says: 'OUTBOX_NOTIFY is "yes": expected true to also wake relays' },

@@ -1,14 +1,15 @@
 /**
  * Contract: a message the broker returns as unroutable (no queue bound to its routing
  * key) is not "published": its row stays unpublished with the reason in last_error and is
- * retried until a queue is bound. Such a row does not hold back the rows behind it.
+ * retried until a queue is bound. Such a row does not hold back the rows behind it, not even
+ * when a whole batch of them is at the head of the outbox, and each is counted in a metric.
  */
 import type pg from 'pg';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { newEvent } from '../src/index.ts';
 import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, orderCreatedEvents, outboxCounts, publishingService, testPool } from './support/harness.ts';
+import { Cleanup, createMessagingDatabase, insertOutboxRows, metricValue, orderCreatedEvents, outboxCounts, publishingService, testPool } from './support/harness.ts';
 
 const cleanup = new Cleanup();
 let servers: TestServers;
@@ -67,5 +68,27 @@ describe('an unroutable message', () => {
     expect(await outboxCounts(pool)).toMatchObject({ total: routable.length + 1, published: routable.length, unpublished: 1 });
     const { rows } = await pool.query<{ last_error: string }>('select last_error from outbox where published_at is null');
     expect(rows).toEqual([{ last_error: expect.stringMatching(/unroutable: no queue is bound to payment\.failed/) }]);
+  });
+
+  test('a whole batch of them at the head of the outbox does not hold back the routable rows behind it, and each is counted', async ({ onTestFinished }) => {
+    // One drain lane (pool of 3), batches of 5 and no poll worth the name: only the one wake below drains.
+    const { service, tap } = await publishingService(
+      { servers, database, pool },
+      { label: 'unroutable-batch', env: { OUTBOX_BATCH_SIZE: '5', OUTBOX_POLL_INTERVAL_MS: '600000' }, patterns: [] },
+      onTestFinished,
+    );
+    await tap.bind('order.created');
+    const poison = Array.from({ length: 10 }, () => paymentFailed());
+    const routable = orderCreatedEvents(12);
+    // Written by plain SQL, as another process would: the table drain is the only way out for these rows.
+    await insertOutboxRows(pool, [...poison, ...routable]);
+    service.relay.wake();
+
+    await waitFor(() => tap.distinct === routable.length, { timeoutMs: 5_000, message: 'every routable event on the exchange after one wake' });
+    await waitFor(async () => (await outboxCounts(pool)).published === routable.length, { timeoutMs: 5_000, message: 'every routable row marked published' });
+    const { rows } = await pool.query<{ event_id: string; last_error: string }>('select event_id, last_error from outbox where published_at is null order by id');
+    expect(rows).toEqual(poison.map((event) => ({ event_id: event.eventId, last_error: 'unroutable: no queue is bound to payment.failed' })));
+    expect(await metricValue(service.url, 'outbox_unroutable_total', { routing_key: 'payment.failed' })).toBe(poison.length);
+    expect(await metricValue(service.url, 'outbox_unroutable_total', { routing_key: 'order.created' })).toBe(0);
   });
 });

@@ -12,7 +12,7 @@ export async function stockLevels(system: Pick<System, 'inventoryDb'>): Promise<
 }
 
 /**
- * The six invariants of DESIGN.md, checked where the data lives: the three service
+ * The six invariants of docs/design.md, checked where the data lives: the three service
  * databases and the dead-letter queues. Returns every violation found (empty = all hold).
  */
 export async function invariantViolations(system: InvariantDatabases, initialStock: Stock, orderIds?: readonly string[]): Promise<string[]> {

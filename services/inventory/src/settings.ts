@@ -11,7 +11,7 @@ export const inventorySettings = {
     description: 'the share of reservations that would succeed which fail anyway (reason "simulated"), from 0 to 1',
   }),
   ADMIN_TOKEN: Type.Optional(
-    Type.String({ minLength: 8, maxLength: 512, description: 'a secret of 8 or more characters that PUT /products/:sku must present as "Authorization: Bearer <token>"; unset, PUT is open' }),
+    Type.String({ minLength: 8, maxLength: 512, secret: true, description: 'a secret of 8 or more characters that PUT /products/:sku must present as "Authorization: Bearer <token>"; unset, PUT is open' }),
   ),
 };
 

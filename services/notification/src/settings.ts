@@ -10,6 +10,8 @@ export const notificationSettings = {
   SMTP_URL: Type.Optional(
     Type.String({
       pattern: '^smtps?://',
+      format: 'url',
+      secret: true,
       description: 'an SMTP server URL such as smtp://user:password@mail.example.com:587 or smtps://…:465; unset, emails are logged instead of sent',
     }),
   ),

@@ -30,6 +30,8 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
     sagaRoutes(app, context);
     dashboardRoutes(app, context);
   },
+  // A retry comes within minutes or hours; a key kept forever would only make the table grow.
+  retention: ({ config }) => [{ table: 'idempotency_keys', key: 'key', storedAt: 'created_at', keepMs: config.IDEMPOTENCY_KEY_RETENTION_MS }],
   workers: ({ config, outbox, logger, metrics }) => [
     new TimeoutChecker({
       outbox,

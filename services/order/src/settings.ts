@@ -14,6 +14,11 @@ export const orderSettings = {
     minimum: 10,
     description: 'milliseconds between two runs of the saga timeout checker, at least 10',
   }),
+  IDEMPOTENCY_KEY_RETENTION_MS: Type.Integer({
+    default: 86_400_000,
+    minimum: 60_000,
+    description: 'milliseconds to keep an Idempotency-Key and its first answer, after which the same key makes a new order; at least 60000',
+  }),
   // The dashboard (GET /): read-only views of the other services, a UI convenience outside the saga. Unset: that panel says "not configured".
   DASHBOARD_INVENTORY_URL: Type.Optional(
     Type.String({ pattern: '^https?://', description: "inventory's base URL, such as http://127.0.0.1:3002, whose GET /products and GET /metrics the dashboard shows; unset: not shown" }),

@@ -215,6 +215,17 @@ describe('GET /orders/:orderId and /sagas/:sagaId', () => {
     });
   });
 
+  test('an id in capitals finds the same order and saga (UUIDs are case-insensitive), shown in lower case', async () => {
+    const accepted = await postOrder(harness.url, orderBody({ amount: 3 }));
+    const { orderId, sagaId } = accepted.body as { orderId: string; sagaId: string };
+    const order = await getJson(`${harness.url}/orders/${orderId.toUpperCase()}`);
+    expect(order.status).toBe(200);
+    expect(order.body).toMatchObject({ orderId, sagaId });
+    const saga = await getJson(`${harness.url}/sagas/${sagaId.toUpperCase()}`);
+    expect(saga.status).toBe(200);
+    expect(saga.body).toMatchObject({ sagaId, orderId, history: [{ type: 'OrderCreated' }] });
+  });
+
   test('an unknown id is a 404, a malformed one a 400 naming the parameter', async () => {
     for (const path of ['orders', 'sagas']) {
       const unknown = await getJson(`${harness.url}/${path}/${v7()}`);

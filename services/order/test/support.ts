@@ -7,7 +7,7 @@ import {
   type EventType,
   type RunningService,
 } from '@checkout-saga/shared';
-import { createTestDatabase, deleteBrokerObjects, publishEnvelopes, testNames, testServers, waitFor, type TestDatabase } from '@checkout-saga/shared/testing';
+import { createTestDatabase, deleteBrokerObjects, publishEnvelopes, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestDatabase } from '@checkout-saga/shared/testing';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
@@ -28,6 +28,8 @@ export interface OrderHarness {
   /** Envelopes the service published, in arrival order. */
   published: Envelope[];
   publish(event: Envelope): Promise<void>;
+  /** With `databaseProxy`: the proxy between the service and its database, to cut or slow the link. */
+  proxy: TcpProxy | undefined;
   /** Counter value from GET /metrics for a line matching every label given. */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   stop(): Promise<void>;
@@ -35,16 +37,20 @@ export interface OrderHarness {
 
 const PUBLISHED_KEYS: EventType[] = ['OrderCreated', 'OrderConfirmed', 'OrderCancelled', 'PaymentRefundRequested'];
 
-export async function startOrderHarness(label: string, env: Env = {}): Promise<OrderHarness> {
+export async function startOrderHarness(label: string, env: Env = {}, options: { databaseProxy?: boolean } = {}): Promise<OrderHarness> {
   const servers = await testServers();
   const database = await createTestDatabase(`order_${label}`);
   const names = testNames(`order-${label}`);
   const tapQueue = `${names.queuePrefix}tap`;
   let service: RunningService<OrderTables> | undefined;
   let connection: ChannelModel | undefined;
+  let proxy: TcpProxy | undefined;
 
   const cleanup = async () => {
+    proxy?.restore();
+    proxy?.setLatency(0);
     await service?.stop();
+    await proxy?.close();
     await connection?.close().catch(() => {});
     const topology = service?.topology;
     await deleteBrokerObjects(servers.amqpUrl, {
@@ -56,8 +62,12 @@ export async function startOrderHarness(label: string, env: Env = {}): Promise<O
 
   try {
     await migrateDatabase({ databaseUrl: database.url, service: 'order' });
+    if (options.databaseProxy) {
+      const target = new URL(database.url);
+      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port || 5432) });
+    }
     const config = loadConfig(Type.Object(orderSettings), {
-      DATABASE_URL: database.url,
+      DATABASE_URL: proxy ? proxy.url(database.url) : database.url,
       DATABASE_POOL_SIZE: '8',
       RABBITMQ_URL: servers.amqpUrl,
       ORDER_EXCHANGE: names.exchange,
@@ -92,6 +102,7 @@ export async function startOrderHarness(label: string, env: Env = {}): Promise<O
       url: running.url,
       db: running.db,
       database,
+      proxy,
       published,
       publish: (event) => publishEnvelopes(channel, names.exchange, [event]),
       metric: async (name, labels = {}) => {

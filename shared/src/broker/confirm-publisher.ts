@@ -8,7 +8,8 @@ export interface OutboundMessage {
   options: Options.Publish & { messageId: string };
 }
 
-export type PublishOutcome = { ok: true } | { ok: false; error: string };
+/** `unroutable`: the broker returned the message because no queue is bound to its routing key (the broker itself is fine). */
+export type PublishOutcome = { ok: true } | { ok: false; error: string; unroutable?: true };
 
 interface Pending {
   messageId: string;
@@ -82,7 +83,7 @@ export class ConfirmPublisher implements BrokerAttachment {
             channel.publish(message.exchange, message.routingKey, message.body, { ...message.options, mandatory: true }, (error) => {
               const wasReturned = this.returned.delete(entry.messageId);
               if (error) entry.settle({ ok: false, error: `broker refused the message: ${String(error.message ?? error)}` });
-              else if (wasReturned) entry.settle({ ok: false, error: `unroutable: no queue is bound to ${message.routingKey}` });
+              else if (wasReturned) entry.settle({ ok: false, error: `unroutable: no queue is bound to ${message.routingKey}`, unroutable: true });
               else entry.settle({ ok: true });
             });
           } catch (error) {

@@ -16,6 +16,8 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
     DATABASE_URL: Type.String({
       default: `postgres://postgres@127.0.0.1:5432/checkout_${service}`,
       pattern: '^postgres(ql)?://',
+      format: 'url',
+      secret: true,
       description: "a PostgreSQL URL such as postgres://user:password@host:5432/database (this service's own database)",
     }),
     DATABASE_POOL_SIZE: int(10, 1, 'a pool size from 1 to 200', 200),

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
 import { SerialBatches } from '../runtime/serial-batches.ts';
+import { reportDeadLetter } from './dead-letter-report.ts';
 import { classifyFailure, describeError } from './failure.ts';
 import type { EventHandler } from './handler.ts';
 import { HeldLogLines } from './held-log-lines.ts';
@@ -375,8 +376,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.deadLetteredAt]: new Date().toISOString(),
     });
     if (sent === 'confirmed') {
-      this.options.logger.error({ messageId: message.properties.messageId, reason, attempt, handler }, 'message dead-lettered');
-      this.options.metrics?.messages.inc({ handler, outcome: 'dead_lettered' });
+      reportDeadLetter(this.options, message, { reason, attempt, handler });
       ack(channel, message);
     } else {
       this.requeue(channel, message, handler, `its dead-letter copy to ${this.options.topology.deadLetterQueue} was ${sent} (dead-letter reason: ${reason})`);

@@ -31,6 +31,10 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
  * transaction of its own (implies `batch: false`), so no other message's failure rolls back a
  * transaction whose effect has already happened. The effect must still be idempotent downstream:
  * a commit that fails after it leaves the event to be delivered again.
+ * A handler that undoes an earlier step of the saga (a refund, a stock release) sets
+ * `compensation: true`: if its message is dead-lettered, the kit says so loudly (metric,
+ * warning naming the order), since the customer keeps a charge or stock stays held until
+ * someone replays it.
  */
 export interface EventHandler<DB extends MessagingTables = MessagingTables, T extends EventType = EventType> {
   readonly name: string;
@@ -38,6 +42,7 @@ export interface EventHandler<DB extends MessagingTables = MessagingTables, T ex
   readonly transactional?: boolean;
   readonly batch?: boolean;
   readonly externalEffects?: boolean;
+  readonly compensation?: boolean;
   handle(context: HandlerContext<DB, T>): Promise<void>;
 }
 
@@ -46,7 +51,7 @@ export function on<DB extends MessagingTables, T extends EventType>(
   event: T,
   name: string,
   handle: (context: HandlerContext<DB, T>) => Promise<void>,
-  options: { transactional?: boolean; batch?: boolean; externalEffects?: boolean } = {},
+  options: { transactional?: boolean; batch?: boolean; externalEffects?: boolean; compensation?: boolean } = {},
 ): EventHandler<DB, T> {
   return { event, name, handle, ...options };
 }

@@ -15,6 +15,18 @@ export const EnvelopeHeader = Type.Object({
   payload: Type.Object({}),
 });
 
+/**
+ * A UUID as PostgreSQL writes it back: lower case, hyphenated 8-4-4-4-12. UUIDs are
+ * case-insensitive on input (RFC 4122) and PostgreSQL also accepts braces and other hyphen
+ * placements, so any of those spellings maps to the one text key; anything else is returned
+ * as given (PostgreSQL would refuse it).
+ */
+export function canonicalUuid(value: string): string {
+  const digits = value.replace(/[{}-]/g, '').toLowerCase();
+  if (!/^[0-9a-f]{32}$/.test(digits)) return value;
+  return `${digits.slice(0, 8)}-${digits.slice(8, 12)}-${digits.slice(12, 16)}-${digits.slice(16, 20)}-${digits.slice(20)}`;
+}
+
 export type Envelope<T extends EventType = EventType> = {
   [K in T]: Omit<Static<typeof EnvelopeHeader>, 'type' | 'payload'> & { type: K; payload: EventPayload<K> };
 }[T];
@@ -39,7 +51,36 @@ export function parseEnvelope(body: Buffer | string): ParseResult {
   if (!isEventType(type)) return { ok: false, reason: `unknown event type ${JSON.stringify(type)}` };
   const validator = payloadValidators[type];
   if (!validator.Check(payload)) return { ok: false, reason: `invalid ${type} payload: ${describe(validator.Errors(payload))}` };
-  return { ok: true, envelope: value as Envelope };
+  return { ok: true, envelope: withCanonicalIds(value as Envelope) };
+}
+
+/** The payload fields of each type that hold a UUID, read off the catalogue's schemas. */
+const payloadUuidFields = Object.fromEntries(
+  Object.entries(eventCatalogue).map(([type, entry]) => [
+    type,
+    Object.entries(entry.payload.properties as Record<string, { format?: string }>)
+      .filter(([, schema]) => schema.format === 'uuid')
+      .map(([field]) => field),
+  ]),
+) as Record<EventType, string[]>;
+
+/**
+ * The envelope with every UUID it carries in one spelling, so the ids an event arrived with
+ * (in capitals, from some producers) mean the same thing in every key, log line, Message-ID
+ * and event it leads to as the ids the services generate themselves.
+ */
+function withCanonicalIds(envelope: Envelope): Envelope {
+  const payload: Record<string, unknown> = { ...envelope.payload };
+  for (const field of payloadUuidFields[envelope.type]) {
+    if (typeof payload[field] === 'string') payload[field] = canonicalUuid(payload[field]);
+  }
+  return {
+    ...envelope,
+    eventId: canonicalUuid(envelope.eventId),
+    sagaId: canonicalUuid(envelope.sagaId),
+    orderId: canonicalUuid(envelope.orderId),
+    payload,
+  } as Envelope;
 }
 
 function describe(errors: { instancePath: string; message: string }[]): string {

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { MAX_AMOUNT_MINOR } from './money.ts';
 
 /*
- * The event catalogue of DESIGN.md, defined once. Each entry names the routing key an
+ * The event catalogue of docs/design.md, defined once. Each entry names the routing key an
  * event travels under and the schema of its payload; the TypeScript types below and the
  * runtime validators in envelope.ts are both derived from these schemas.
  *

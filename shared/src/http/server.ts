@@ -73,7 +73,8 @@ export function createHttpApp(logger: Logger): HttpApp {
       return reply.status(status).send({ error: code, message: error.message } satisfies ErrorBody);
     }
     if (classifyFailure(error) === 'infrastructure') {
-      // The database is away: a retry later can succeed, and nothing was written (the transaction did not commit).
+      // The database is away: a retry later can succeed. If the connection failed around a COMMIT, the change may
+      // have been written all the same; a route for which that matters answers for itself (POST /orders).
       return reply.status(503).header('retry-after', '1').send({ error: 'unavailable', message: 'the database is unavailable; retry shortly' } satisfies ErrorBody);
     }
     request.log.error({ err: error }, 'request failed');

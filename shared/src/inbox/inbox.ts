@@ -1,4 +1,5 @@
 import { sql, type Transaction } from 'kysely';
+import { canonicalUuid } from '../contracts/envelope.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import { sendAhead } from '../db/pipelined-driver.ts';
 
@@ -8,7 +9,12 @@ export interface InboxKey {
   handler: string;
 }
 
-const keyOf = (key: InboxKey) => `${key.eventId} ${key.handler}`;
+/**
+ * A key as PostgreSQL spells it: the claim matches the rows it returns (event ids in lower
+ * case) against the keys it was given, so both sides must be written the same way, or an id
+ * given in capitals would look already applied.
+ */
+const keyOf = (key: InboxKey) => `${canonicalUuid(key.eventId)} ${key.handler}`;
 
 /**
  * Records that each handler has applied its event, inside the handlers' own transaction, in one

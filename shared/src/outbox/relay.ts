@@ -109,12 +109,17 @@ export class OutboxRelay {
   /** Publishes everything pending now; resolves with the number of rows published. */
   async drain(): Promise<number> {
     let total = 0;
+    // Each batch starts after the last row of the one before: rows kept unpublished (unroutable ones, which stay
+    // until a queue is bound) are passed over for the rest of this drain instead of being claimed again at the head.
+    let after = '0';
     for (;;) {
-      const { claimed, published } = await this.publishBatch();
+      const { claimed, published, unroutable, lastId } = await this.publishBatch(after);
       total += published;
-      // A short batch means the table is drained; a batch of which nothing went out means the broker is not taking
-      // messages now (wait for a wake or the poll). Rows refused one by one (unroutable) must not hold back the rest.
-      if (claimed < this.options.batchSize || published === 0) return total;
+      after = lastId;
+      // A short batch means the table is drained. A batch of which nothing went out for any reason but
+      // "unroutable" means the broker is not taking messages now: wait for a wake or the poll. A batch that only
+      // the broker's routing refused says nothing about the rows behind it, so the drain goes on past it.
+      if (claimed < this.options.batchSize || (published === 0 && unroutable < claimed)) return total;
     }
   }
 
@@ -166,6 +171,7 @@ export class OutboxRelay {
     await this.options.afterPublish?.(ids);
 
     const { confirmed, failed } = sortOutcomes(messages, outcomes, (message) => message.eventId);
+    countUnroutable(metrics, messages, outcomes);
     metrics?.published.inc(confirmed.length);
     this.unmarked.push(...confirmed);
     this.marking ??= this.markConfirmed();
@@ -202,19 +208,21 @@ export class OutboxRelay {
     this.wake();
   }
 
-  private async publishBatch(): Promise<{ claimed: number; published: number }> {
+  /** Claims, publishes and marks one batch of the rows after id `after`; `lastId` is the last row it claimed. */
+  private async publishBatch(after: string): Promise<{ claimed: number; published: number; unroutable: number; lastId: string }> {
     const { db, publisher, exchange, batchSize, metrics } = this.options;
-    if (!publisher.isReady) return { claimed: 0, published: 0 };
+    const nothing = { claimed: 0, published: 0, unroutable: 0, lastId: after };
+    if (!publisher.isReady) return nothing;
     return db.transaction().execute(async (trx) => {
       // Claimed rows are being published from memory by the process that committed them.
       const { rows } = await sql<ClaimedRow>`
         select id, event_id as "eventId", routing_key as "routingKey", envelope->>'type' as type,
                envelope->>'sagaId' as "sagaId", envelope::text as body, headers
         from outbox
-        where published_at is null and (claimed_until is null or claimed_until < now())
+        where published_at is null and (claimed_until is null or claimed_until < now()) and id > ${after}::bigint
         order by id limit ${batchSize}
         for update skip locked`.execute(trx);
-      if (rows.length === 0) return { claimed: 0, published: 0 };
+      if (rows.length === 0) return nothing;
       // A full batch suggests more rows are waiting: let another drain claim them while this one publishes.
       if (rows.length === batchSize && this.running && this.lanes.size < this.maxLanes) {
         this.backlog = true;
@@ -227,6 +235,7 @@ export class OutboxRelay {
       await this.options.afterPublish?.(rows.map((row) => row.eventId));
 
       const { confirmed, failed } = sortOutcomes(rows, outcomes, (row) => row.id);
+      const unroutable = countUnroutable(metrics, rows, outcomes);
       if (confirmed.length > 0) {
         await sql`update outbox set published_at = now() where id = any(${confirmed}::bigint[])`.execute(trx);
       }
@@ -236,7 +245,7 @@ export class OutboxRelay {
       }
       metrics?.published.inc(confirmed.length);
       if (failed.size > 0) metrics?.publishFailures.inc(rows.length - confirmed.length);
-      return { claimed: rows.length, published: confirmed.length };
+      return { claimed: rows.length, published: confirmed.length, unroutable, lastId: String(rows.at(-1)!.id) };
     });
   }
 
@@ -275,6 +284,17 @@ function sortOutcomes<T, K>(items: readonly T[], outcomes: readonly PublishOutco
     else failed.set(outcome.error, [...(failed.get(outcome.error) ?? []), key]);
   });
   return { confirmed, failed };
+}
+
+/** Counts the messages the broker returned as unroutable, by routing key, and returns how many there were. */
+function countUnroutable(metrics: Metrics | undefined, items: readonly OutboxMessage[], outcomes: readonly PublishOutcome[]): number {
+  let count = 0;
+  outcomes.forEach((outcome, index) => {
+    if (outcome.ok || !outcome.unroutable) return;
+    count++;
+    metrics?.unroutable.inc({ routing_key: items[index]!.routingKey });
+  });
+  return count;
 }
 
 function toMessage(exchange: string, row: OutboxMessage): OutboundMessage {

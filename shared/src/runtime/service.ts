@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { sql } from 'kysely';
 import { Broker } from '../broker/broker.ts';
 import { ConfirmPublisher } from '../broker/confirm-publisher.ts';
+import { QueueDepth } from '../broker/queue-depth.ts';
 import { declareTopology, serviceTopology, type ServiceTopology } from '../broker/topology.ts';
 import { retryDelays, type MessagingSettings, type ServiceName } from '../config/messaging-settings.ts';
 import { Consumer } from '../consumer/consumer.ts';
@@ -14,7 +15,7 @@ import { createLogger, type Logger } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
-import { RetentionJanitor } from './retention.ts';
+import { RetentionJanitor, type RetentionRule } from './retention.ts';
 
 /** Background work a service runs beside its consumer (the order service's timeout checker). */
 export interface Worker {
@@ -38,6 +39,8 @@ export interface ServiceDefinition<DB extends MessagingTables, C extends Messagi
   handlers(context: ServiceContext<DB, C>): readonly EventHandler<DB, EventType>[];
   routes?(app: HttpApp, context: ServiceContext<DB, C>): void;
   workers?(context: ServiceContext<DB, C>): Worker[];
+  /** Tables of the service's own that the kit's retention sweep keeps short, beside the outbox and inbox. */
+  retention?(context: ServiceContext<DB, C>): readonly RetentionRule[];
 }
 
 export interface RunningService<DB extends MessagingTables = MessagingTables> {
@@ -48,6 +51,8 @@ export interface RunningService<DB extends MessagingTables = MessagingTables> {
   db: Kysely<DB>;
   relay: OutboxRelay;
   topology: ServiceTopology | undefined;
+  /** The retention sweep (every minute); undefined for a service without a database. */
+  retention: RetentionJanitor | undefined;
   logger: Logger;
   stop(): Promise<void>;
 }
@@ -130,9 +135,14 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       detach: () => publisher.detach(),
     });
   }
+  if (topology) {
+    const deadLetters = new QueueDepth(topology.deadLetterQueue);
+    await broker.add(deadLetters);
+    metrics.readDeadLetterQueueWith(() => deadLetters.messages());
+  }
 
   const janitor = hasDatabase
-    ? new RetentionJanitor(kitDb, { outboxMs: config.OUTBOX_RETENTION_MS, inboxMs: config.INBOX_RETENTION_MS }, logger)
+    ? new RetentionJanitor(kitDb, { outboxMs: config.OUTBOX_RETENTION_MS, inboxMs: config.INBOX_RETENTION_MS, rules: definition.retention?.(context) ?? [] }, logger)
     : undefined;
   if (hasDatabase) relay.start();
   janitor?.start();
@@ -185,7 +195,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       logger.info('stopped');
     })());
 
-  return { name: definition.name, app, url, db, relay, topology, logger, stop };
+  return { name: definition.name, app, url, db, relay, topology, retention: janitor, logger, stop };
 }
 
 async function reachable(db: Kysely<MessagingTables>): Promise<boolean> {

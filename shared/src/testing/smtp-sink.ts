@@ -14,17 +14,18 @@ export interface ReceivedMail {
   body: string;
 }
 
-/** A real SMTP server on a free port of 127.0.0.1 that keeps what it receives; `rejectNext` makes it refuse the next n messages (451). */
+/** A real SMTP server on a free port of 127.0.0.1 that keeps what it receives; `rejectNext` makes it refuse the next n messages (451 unless told). */
 export interface SmtpSink {
   url: string;
   received: ReceivedMail[];
-  rejectNext(count: number): void;
+  rejectNext(count: number, responseCode?: number): void;
   close(): Promise<void>;
 }
 
 export async function startSmtpSink(): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   let rejections = 0;
+  let rejectionCode = 451;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -35,7 +36,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       stream.on('end', () => {
         if (rejections > 0) {
           rejections--;
-          return callback(Object.assign(new Error('try again later'), { responseCode: 451 }));
+          return callback(Object.assign(new Error(`refused by the test sink (${rejectionCode})`), { responseCode: rejectionCode }));
         }
         const raw = Buffer.concat(chunks).toString('utf8');
         const split = raw.search(/\r?\n\r?\n/);
@@ -58,8 +59,9 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   return {
     url: `smtp://127.0.0.1:${port}`,
     received,
-    rejectNext: (count) => {
+    rejectNext: (count, responseCode = 451) => {
       rejections = count;
+      rejectionCode = responseCode;
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

@@ -1,5 +1,6 @@
 /*
- * An SMTP server for the notification service that accepts every message except those to
+ * An SMTP server for the notification service that keeps the Message-ID of every message it
+ * accepts, and accepts every message except those to
  * the recipients a scenario marks as poison, which it refuses permanently (550) at RCPT TO:
  * a handler failure that no retry can fix, produced without touching the service's code.
  */
@@ -10,6 +11,8 @@ export interface SelectiveSmtp {
   url: string;
   /** Messages accepted so far. */
   accepted(): number;
+  /** The Message-ID header of each message accepted so far, in arrival order (a copy sent twice shows twice). */
+  messageIds(): string[];
   /** Recipients refused so far (one per attempt). */
   refused(): string[];
   close(): Promise<void>;
@@ -17,6 +20,7 @@ export interface SelectiveSmtp {
 
 export async function startSelectiveSmtp(isPoison: (recipient: string) => boolean): Promise<SelectiveSmtp> {
   let accepted = 0;
+  const messageIds: string[] = [];
   const refused: string[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -28,9 +32,13 @@ export async function startSelectiveSmtp(isPoison: (recipient: string) => boolea
       callback(Object.assign(new Error(`mailbox ${address.address} refuses all mail (fault test)`), { responseCode: 550 }));
     },
     onData(stream, _session, callback) {
-      stream.on('data', () => {});
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         accepted++;
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const headers = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');
+        messageIds.push(/^Message-ID:[ \t]*(.*)$/im.exec(headers)?.[1]?.trim() ?? '');
         callback();
       });
     },
@@ -40,6 +48,7 @@ export async function startSelectiveSmtp(isPoison: (recipient: string) => boolea
   return {
     url: `smtp://127.0.0.1:${port}`,
     accepted: () => accepted,
+    messageIds: () => [...messageIds],
     refused: () => [...refused],
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };

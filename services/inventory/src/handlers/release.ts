@@ -34,4 +34,4 @@ export const releaseOnOrderCancelled = () =>
     await adjustStock(trx, quantities, 1);
     await setReservationStatus(trx, event.orderId, 'RELEASED', reason);
     log.info({ reservationId: existing.reservation_id, reason }, 'reservation released; stock restored');
-  });
+  }, { compensation: true });

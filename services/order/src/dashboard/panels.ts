@@ -79,7 +79,7 @@ export class DashboardPanels {
     }
   }
 
-  /** Outbox backlog, retried and dead-lettered messages per service, and sagas timed out. */
+  /** Outbox backlog, retried and dead-lettered messages (compensations among them) and dead-letter queue depth per service, and sagas timed out. */
   async reliability(): Promise<ReliabilityPanel> {
     const [own, payment, inventory, notification, timedOut] = await Promise.all([
       this.ownCounters(),
@@ -97,22 +97,32 @@ export class DashboardPanels {
   }
 
   private async ownCounters(): Promise<ServiceCounters> {
-    const [backlog, messages] = await Promise.all([
+    const [backlog, messages, compensations, deadLetterQueue] = await Promise.all([
       this.db
         .selectFrom('outbox')
         .select((eb) => eb.fn.countAll<number>().as('count'))
         .where('published_at', 'is', null)
         .executeTakeFirstOrThrow(),
       this.metrics.messages.get(),
+      this.metrics.compensationsDeadLettered.get(),
+      this.metrics.deadLetterQueue.get(),
     ]);
     const outcome = (name: string) => messages.values.filter((sample) => sample.labels.outcome === name).reduce((sum, sample) => sum + sample.value, 0);
-    return { service: 'order', status: 'ok', outboxBacklog: Number(backlog.count), retried: outcome('retried'), deadLettered: outcome('dead_lettered') };
+    return {
+      service: 'order',
+      status: 'ok',
+      outboxBacklog: Number(backlog.count),
+      retried: outcome('retried'),
+      deadLettered: outcome('dead_lettered'),
+      compensationsDeadLettered: compensations.values.reduce((sum, sample) => sum + sample.value, 0),
+      deadLetterQueue: deadLetterQueue.values[0]?.value ?? null,
+    };
   }
 
   private async remoteCounters(service: Remote): Promise<ServiceCounters> {
     const setting = settingOf[service];
     const url = this.config[setting];
-    const unknown = { outboxBacklog: null, retried: null, deadLettered: null };
+    const unknown = { outboxBacklog: null, retried: null, deadLettered: null, compensationsDeadLettered: null, deadLetterQueue: null };
     if (!url) return { service, status: 'not_configured', setting, ...unknown };
     try {
       const samples = parsePrometheus(await (await read(`${base(url)}/metrics`)).text());
@@ -124,6 +134,8 @@ export class DashboardPanels {
         outboxBacklog: service === 'notification' ? null : sumOf(samples, 'outbox_pending_rows'),
         retried: sumOf(samples, 'messages_total', { outcome: 'retried' }) ?? 0,
         deadLettered: sumOf(samples, 'messages_total', { outcome: 'dead_lettered' }) ?? 0,
+        compensationsDeadLettered: sumOf(samples, 'compensations_dead_lettered_total') ?? 0,
+        deadLetterQueue: sumOf(samples, 'dead_letter_queue_messages'),
       };
     } catch (error) {
       return { service, status: 'unreachable', setting, ...unknown, error: this.failure(service, error) };

@@ -78,6 +78,13 @@ export interface ServiceCounters {
   retried: number | null;
   /** Messages sent to the dead-letter queue, since that process started. */
   deadLettered: number | null;
+  /**
+   * Of those, messages of compensation handlers (a refund, a stock release), since that process
+   * started: each is an order that keeps its charge or its stock until it is replayed.
+   */
+  compensationsDeadLettered: number | null;
+  /** Messages waiting in the service's dead-letter queue now, as the broker says (so across restarts); null where unknown. */
+  deadLetterQueue: number | null;
   error?: string;
 }
 

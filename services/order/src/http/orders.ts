@@ -1,7 +1,8 @@
-import { continueTrace, currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { classifyFailure, continueTrace, currencies, formatMinor, HttpError, OrderLine, readAmount, type Currency, type ErrorBody, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import type { Selectable } from 'kysely';
 import { Type } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
+import type { Acceptance } from '../orders/accept.ts';
 import type { OrderIntake } from '../orders/order-intake.ts';
 import type { OrderConfig } from '../settings.ts';
 
@@ -51,6 +52,23 @@ export function orderView(row: Selectable<OrdersTable>) {
   };
 }
 
+/**
+ * The answer to a POST /orders whose transaction met a connection failure. The failure may
+ * have come after the database committed (the COMMIT went through, its answer did not come
+ * back), and nothing here can tell: the order may exist, and its OrderCreated is then
+ * published and the saga runs. Only the Idempotency-Key makes the retry safe.
+ */
+function outcomeUnknown(idempotencyKey: string | undefined): ErrorBody {
+  const retry = idempotencyKey
+    ? 'retry with the same Idempotency-Key: you get this order if it was accepted, and one new order if it was not'
+    : 'this request had no Idempotency-Key, so a retry may create a second order: send one with every order, the same on each retry, to retry safely';
+  return {
+    error: 'outcome_unknown',
+    message: `the database connection failed while the order was being accepted, so it may have been accepted (and will then be processed); ${retry}`,
+    details: { mayHaveBeenAccepted: true, idempotencyKey: idempotencyKey ?? null },
+  };
+}
+
 /** POST /orders (accepted through `intake`), GET /orders/:orderId, GET /orders?status=&limit= */
 export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: OrderIntake): void {
   app.post(
@@ -64,7 +82,8 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
       if (!amount.ok) {
         throw new HttpError(400, 'validation_failed', `body.amount ${amount.error}`, [{ path: '/amount', message: amount.error }]);
       }
-      const accepted = await intake.accept({
+      const idempotencyKey = request.headers['idempotency-key'];
+      const accepting = intake.accept({
         order: {
           customerId: body.customerId ?? null,
           customerEmail: body.customerEmail,
@@ -72,10 +91,17 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
           amountMinor: amount.minor,
           currency: body.currency ?? 'USD',
         },
-        idempotencyKey: request.headers['idempotency-key'],
+        idempotencyKey,
         // The saga's trace starts here (or continues the caller's) and travels with every event.
         traceparent: continueTrace(request.headers.traceparent),
       });
+      let accepted: Acceptance;
+      try {
+        accepted = await accepting;
+      } catch (error) {
+        if (classifyFailure(error) !== 'infrastructure') throw error;
+        return reply.status(503).header('retry-after', '1').send(outcomeUnknown(idempotencyKey));
+      }
       if (accepted.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(accepted.statusCode).header('location', `/orders/${accepted.body.orderId}`).send(accepted.body);
     },

@@ -28,8 +28,9 @@ interface Waiting {
  *
  * If a statement of a batch fails, each of its requests is accepted in a transaction of its
  * own, so only the one at fault gets the error. If the connection fails, every request of the
- * batch gets that error (a 503) rather than a second try: the COMMIT may have gone through
- * unseen, and a request without an Idempotency-Key would then be written twice.
+ * batch gets that error rather than a second try: the COMMIT may have gone through unseen, and
+ * a request without an Idempotency-Key would then be written twice. POST /orders answers it
+ * with a 503 that says so (the order may exist) and points to the Idempotency-Key.
  */
 export class OrderIntake {
   private readonly batches: SerialBatches<Waiting>;

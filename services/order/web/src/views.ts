@@ -227,7 +227,15 @@ export function drawReliability(): void {
       h(
         'thead',
         {},
-        h('tr', {}, h('th', { scope: 'col' }, 'Service'), h('th', { scope: 'col', class: 'numeric' }, 'Outbox backlog'), h('th', { scope: 'col', class: 'numeric' }, 'Retried'), h('th', { scope: 'col', class: 'numeric' }, 'Dead-lettered')),
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Service'),
+          h('th', { scope: 'col', class: 'numeric' }, 'Outbox backlog'),
+          h('th', { scope: 'col', class: 'numeric' }, 'Retried'),
+          h('th', { scope: 'col', class: 'numeric' }, 'Dead-lettered'),
+          h('th', { scope: 'col', class: 'numeric' }, 'In dead-letter queue'),
+        ),
       ),
       h(
         'tbody',
@@ -238,18 +246,39 @@ export function drawReliability(): void {
             { 'data-service': counters.service },
             h('th', { scope: 'row' }, counters.service),
             counters.status === 'ok'
-              ? [value(counters.outboxBacklog), value(counters.retried), value(counters.deadLettered, true)]
+              ? [value(counters.outboxBacklog), value(counters.retried), value(counters.deadLettered, true), value(counters.deadLetterQueue, true)]
               : h(
                   'td',
-                  { colspan: 3, class: 'unknown' },
+                  { colspan: 4, class: 'unknown' },
                   counters.status === 'not_configured' ? ['not configured: set ', h('code', {}, counters.setting ?? '')] : [icon('⚠'), ` unreachable (${counters.error ?? 'no answer'})`],
                 ),
           ),
         ),
       ),
     ),
+    // A dead-lettered refund or stock release is money or stock the saga will never give back on its own.
+    panel.services
+      .filter((counters) => counters.compensationsDeadLettered)
+      .map((counters) =>
+        h(
+          'p',
+          { class: 'alarm compensations-dead-lettered', 'data-service': counters.service, role: 'alert' },
+          icon('⚠'),
+          ' ',
+          h('strong', {}, `${count(counters.compensationsDeadLettered)} compensation${counters.compensationsDeadLettered === 1 ? '' : 's'} dead-lettered in ${counters.service}`),
+          ': refunds or stock releases that did not happen; those orders keep their charge or their stock until replayed with ',
+          h('code', {}, `npm run dlq -- list --service ${counters.service}`),
+          ' then ',
+          h('code', {}, 'replay'),
+          '.',
+        ),
+      ),
     h('p', { class: 'timed-out' }, h('strong', {}, count(panel.sagasTimedOut)), ` saga${panel.sagasTimedOut === 1 ? '' : 's'} timed out (cancelled after SAGA_TIMEOUT_MS${store.settings ? `, ${store.settings.sagaTimeoutMs} ms` : ''}).`),
-    h('p', { class: 'hint' }, "Retried and dead-lettered count since each process started, from its GET /metrics. The order service reads the others' metrics for this page only; the saga never calls another service."),
+    h(
+      'p',
+      { class: 'hint' },
+      "Retried and dead-lettered count since each process started, from its GET /metrics; the dead-letter queue is what waits there now, as the broker says. The order service reads the others' metrics for this page only; the saga never calls another service.",
+    ),
   );
 }
 

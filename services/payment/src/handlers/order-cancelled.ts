@@ -24,4 +24,4 @@ export const refundOnOrderCancelled = () =>
       return;
     }
     await refundIfCharged(trx, payment, event, emit, log);
-  });
+  }, { compensation: true });

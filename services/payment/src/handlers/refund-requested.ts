@@ -8,4 +8,4 @@ export const refundOnRequest = () =>
   on<PaymentTables, 'PaymentRefundRequested'>('PaymentRefundRequested', 'payment.refund-on-request', async ({ event, trx, emit, log }) => {
     const payment = await lockPayment(trx, event.orderId);
     await refundIfCharged(trx, payment, event, emit, log);
-  });
+  }, { compensation: true });
