@@ -35,12 +35,14 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
-async function failure(sending: Promise<void>): Promise<Error & { cause?: { code?: string; responseCode?: number } }> {
+type Failure = Error & { cause?: { code?: string; responseCode?: number } };
+
+async function failure(sending: Promise<void>): Promise<Failure> {
   return sending.then(
     () => {
       throw new Error('the send succeeded');
     },
-    (error: unknown) => error as Error,
+    (error: unknown) => error as Failure,
   );
 }
 

@@ -1,5 +1,5 @@
-import type { OrderSummary } from '../../src/dashboard/wire.ts';
-import { byId, fill, h, icon } from './dom.ts';
+import type { OrderSummary, ServiceCounters } from '../../src/dashboard/wire.ts';
+import { append, byId, fill, h, icon } from './dom.ts';
 import { clock, count, offset, producerOf, reasonText, shortId, stateBadge, statusBadge, statusWords, stepMeaning } from './format.ts';
 import { store, timelineOf, visibleOrders, type Connection } from './store.ts';
 
@@ -218,6 +218,16 @@ export function drawReliability(): void {
   if (!panel) return;
   const value = (number: number | null, alarm = false) =>
     h('td', { class: `numeric${alarm && number ? ' alarm' : ''}` }, alarm && number ? [icon('⚠'), ' '] : null, count(number));
+  // Dead-lettered since the process started, and under it what waits in the queue now (the truth across restarts).
+  // In one cell rather than a column of its own: a fifth column does not fit the panel's width.
+  const deadLetters = (counters: ServiceCounters) => {
+    const cell = value(counters.deadLettered, true);
+    if (counters.deadLetterQueue) {
+      cell.classList.add('alarm');
+      append(cell, [h('span', { class: 'sub waiting' }, `${count(counters.deadLetterQueue)} waiting`)]);
+    }
+    return cell;
+  };
   fill(
     container,
     h(
@@ -234,7 +244,6 @@ export function drawReliability(): void {
           h('th', { scope: 'col', class: 'numeric' }, 'Outbox backlog'),
           h('th', { scope: 'col', class: 'numeric' }, 'Retried'),
           h('th', { scope: 'col', class: 'numeric' }, 'Dead-lettered'),
-          h('th', { scope: 'col', class: 'numeric' }, 'In dead-letter queue'),
         ),
       ),
       h(
@@ -246,10 +255,10 @@ export function drawReliability(): void {
             { 'data-service': counters.service },
             h('th', { scope: 'row' }, counters.service),
             counters.status === 'ok'
-              ? [value(counters.outboxBacklog), value(counters.retried), value(counters.deadLettered, true), value(counters.deadLetterQueue, true)]
+              ? [value(counters.outboxBacklog), value(counters.retried), deadLetters(counters)]
               : h(
                   'td',
-                  { colspan: 4, class: 'unknown' },
+                  { colspan: 3, class: 'unknown' },
                   counters.status === 'not_configured' ? ['not configured: set ', h('code', {}, counters.setting ?? '')] : [icon('⚠'), ` unreachable (${counters.error ?? 'no answer'})`],
                 ),
           ),
@@ -277,7 +286,7 @@ export function drawReliability(): void {
     h(
       'p',
       { class: 'hint' },
-      "Retried and dead-lettered count since each process started, from its GET /metrics; the dead-letter queue is what waits there now, as the broker says. The order service reads the others' metrics for this page only; the saga never calls another service.",
+      "Retried and dead-lettered count since each process started, from its GET /metrics; \"waiting\" is what is in the dead-letter queue now, as the broker says. The order service reads the others' metrics for this page only; the saga never calls another service.",
     ),
   );
 }
