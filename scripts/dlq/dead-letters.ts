@@ -255,7 +255,10 @@ function publishConfirmed(channel: ConfirmChannel, queue: string, content: Buffe
   });
 }
 
-/** The properties a replayed copy keeps; of the headers only the trace and the original route, with the attempt count back at 1. */
+/**
+ * The properties a replayed copy keeps; of the headers only the trace and the original route
+ * (for a dead letter the broker made, the route in its `x-death`), with the attempt count back at 1.
+ */
 export function replayOptions(message: Pick<GetMessage, 'properties'>): Options.Publish {
   const { messageId, type, correlationId, contentType } = message.properties;
   const previous = message.properties.headers ?? {};
@@ -263,6 +266,9 @@ export function replayOptions(message: Pick<GetMessage, 'properties'>): Options.
   for (const kept of ['traceparent', Headers.routingKey, Headers.exchange]) {
     if (previous[kept] !== undefined) headers[kept] = previous[kept];
   }
+  const death = brokerDeath(previous);
+  if (death?.routingKey && headers[Headers.routingKey] === undefined) headers[Headers.routingKey] = death.routingKey;
+  if (death?.exchange !== null && death?.exchange !== undefined && headers[Headers.exchange] === undefined) headers[Headers.exchange] = death.exchange;
   headers[Headers.attempt] = 1;
   return { ...defined({ messageId, type, correlationId, contentType }), persistent: true, headers };
 }
@@ -278,10 +284,34 @@ function defined(values: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
 }
 
+/**
+ * Where the broker took a message from when it dead-lettered it itself (past the queue's
+ * delivery limit, say), from the newest entry of its `x-death` header; undefined for the kit's
+ * own dead letters, which have none.
+ */
+function brokerDeath(headers: Record<string, unknown>): { reason: string; queue: string | null; exchange: string | null; routingKey: string | null; at: string | null } | undefined {
+  const deaths = headers['x-death'];
+  if (!Array.isArray(deaths) || deaths.length === 0) return undefined;
+  const death = deaths[0] as Record<string, unknown>;
+  if (typeof death !== 'object' || death === null) return undefined;
+  const routingKeys = death['routing-keys'];
+  // amqplib decodes an AMQP timestamp (seconds) as { '!': 'timestamp', value }.
+  const time = death.time as { value?: unknown } | undefined;
+  const seconds = typeof time === 'object' && time !== null ? Number(time.value) : Number.NaN;
+  return {
+    reason: String(death.reason ?? 'unknown'),
+    queue: typeof death.queue === 'string' ? death.queue : null,
+    exchange: typeof death.exchange === 'string' ? death.exchange : null,
+    routingKey: Array.isArray(routingKeys) && typeof routingKeys[0] === 'string' ? routingKeys[0] : null,
+    at: Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString() : null,
+  };
+}
+
 function describe(message: GetMessage, service: ServiceName, queue: string): DeadLetter {
   const headers = (message.properties.headers ?? {}) as Record<string, unknown>;
   const envelope = parseObject(message.content);
   const text = (value: unknown) => (value === undefined || value === null || value === '' ? null : String(value));
+  const death = text(headers[Headers.reason]) === null ? brokerDeath(headers) : undefined;
   const attempts = Number(headers[Headers.attempt]);
   const properties = Object.fromEntries(Object.entries(message.properties).filter(([key, value]) => key !== 'headers' && value !== undefined));
   return {
@@ -289,13 +319,13 @@ function describe(message: GetMessage, service: ServiceName, queue: string): Dea
     service,
     queue,
     type: text(message.properties.type) ?? (typeof envelope?.type === 'string' ? text(envelope.type) : null),
-    routingKey: text(headers[Headers.routingKey]),
-    exchange: headers[Headers.exchange] === undefined ? null : String(headers[Headers.exchange]),
-    reason: text(headers[Headers.reason]) ?? '',
+    routingKey: text(headers[Headers.routingKey]) ?? death?.routingKey ?? null,
+    exchange: headers[Headers.exchange] === undefined ? (death?.exchange ?? null) : String(headers[Headers.exchange]),
+    reason: text(headers[Headers.reason]) ?? (death ? `broker: ${death.reason}${death.queue ? ` in ${death.queue}` : ''}` : ''),
     handler: text(headers[Headers.handler]),
     attempts: headers[Headers.attempt] !== undefined && Number.isFinite(attempts) ? attempts : null,
     firstFailedAt: text(headers[Headers.firstFailedAt]),
-    deadLetteredAt: text(headers[Headers.deadLetteredAt]),
+    deadLetteredAt: text(headers[Headers.deadLetteredAt]) ?? death?.at ?? null,
     properties,
     headers,
     body: message.content,

@@ -1,4 +1,4 @@
-import type { ChannelModel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { routingKeyOf, type EventType } from '../contracts/events.ts';
 
 /** The broker objects one service consumes from; names derive from QUEUE_PREFIX so deployments and test runs never collide. */
@@ -8,7 +8,12 @@ export interface ServiceTopology {
   deadLetterQueue: string;
   retryQueues: { delayMs: number; name: string }[];
   bindings: string[];
+  /** Deliveries of one message from the main queue before the broker dead-letters it (x-delivery-limit). */
+  deliveryLimit: number;
 }
+
+/** RabbitMQ 4's own default for quorum queues, kept when no limit is given so 3.x and 4.x behave alike. */
+export const DEFAULT_DELIVERY_LIMIT = 20;
 
 export function serviceTopology(options: {
   exchange: string;
@@ -16,6 +21,7 @@ export function serviceTopology(options: {
   service: string;
   consumes: readonly EventType[];
   retryDelaysMs: readonly number[];
+  deliveryLimit?: number;
 }): ServiceTopology {
   const queue = `${options.queuePrefix}${options.service}`;
   return {
@@ -25,6 +31,7 @@ export function serviceTopology(options: {
     // The delay is part of the name: a queue's TTL cannot change once declared, so a new schedule gets new queues.
     retryQueues: [...new Set(options.retryDelaysMs)].map((delayMs) => ({ delayMs, name: `${queue}.retry.${delayMs}ms` })),
     bindings: [...new Set(options.consumes.map(routingKeyOf))],
+    deliveryLimit: options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
   };
 }
 
@@ -34,6 +41,15 @@ export function serviceTopology(options: {
  * its TTL, then dead-letters it through the default exchange straight back to the service's
  * own queue (not the topic exchange, so other services never see a retry). Idempotent:
  * run on every (re)connect.
+ *
+ * The main queue has an explicit delivery limit and dead-letters through the default exchange
+ * to its `.dlq`: a message handed out more often than the limit without an ack (its consumer
+ * died holding it, or it was returned) goes there with `x-death` reason `delivery_limit`.
+ * RabbitMQ 4 applies a limit of 20 to every quorum queue and drops such a message when the queue
+ * has no dead-letter target; 3.x has no default limit, so it would be redelivered for ever.
+ * At-least-once dead-lettering (3.10+) keeps the message in the queue until the `.dlq` has
+ * confirmed it; it requires `x-overflow: reject-publish`, which only matters with a length limit
+ * (there is none).
  */
 export async function declareTopology(connection: ChannelModel, exchange: string, service?: ServiceTopology): Promise<void> {
   const channel = await connection.createChannel();
@@ -42,23 +58,46 @@ export async function declareTopology(connection: ChannelModel, exchange: string
   try {
     await channel.assertExchange(exchange, 'topic', { durable: true });
     if (!service) return;
-    await channel.assertQueue(service.queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    // The dead-letter queue first: the main queue's dead letters have somewhere to go from its first message.
+    await declareQueue(channel, service.deadLetterQueue, { 'x-queue-type': 'quorum' });
+    await declareQueue(channel, service.queue, {
+      'x-queue-type': 'quorum',
+      'x-delivery-limit': service.deliveryLimit,
+      'x-dead-letter-exchange': '',
+      'x-dead-letter-routing-key': service.deadLetterQueue,
+      'x-dead-letter-strategy': 'at-least-once',
+      'x-overflow': 'reject-publish',
+    });
     for (const key of service.bindings) await channel.bindQueue(service.queue, service.exchange, key);
     for (const retry of service.retryQueues) {
-      await channel.assertQueue(retry.name, {
-        durable: true,
-        arguments: {
-          'x-queue-type': 'quorum',
-          'x-message-ttl': retry.delayMs,
-          'x-dead-letter-exchange': '',
-          'x-dead-letter-routing-key': service.queue,
-          'x-dead-letter-strategy': 'at-least-once',
-          'x-overflow': 'reject-publish',
-        },
+      await declareQueue(channel, retry.name, {
+        'x-queue-type': 'quorum',
+        'x-message-ttl': retry.delayMs,
+        'x-dead-letter-exchange': '',
+        'x-dead-letter-routing-key': service.queue,
+        'x-dead-letter-strategy': 'at-least-once',
+        'x-overflow': 'reject-publish',
       });
     }
-    await channel.assertQueue(service.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
   } finally {
     await channel.close().catch(() => {});
+  }
+}
+
+/**
+ * Declares a durable queue. A queue declared before with other arguments (an older version of
+ * this topology: the delivery limit and dead-letter target came later) is refused with 406,
+ * and only an operator can settle that: the error keeps its code and says what to do.
+ */
+async function declareQueue(channel: Channel, queue: string, args: Record<string, unknown>): Promise<void> {
+  try {
+    await channel.assertQueue(queue, { durable: true, arguments: args });
+  } catch (error) {
+    if ((error as { code?: unknown }).code !== 406) throw error;
+    const refused = new Error(
+      `queue ${queue} exists with other arguments than ${JSON.stringify(args)} (${(error as Error).message}). ` +
+        'Either stop the services, let the queue drain, delete it and start again; or start on a new QUEUE_PREFIX and drain the old queues with the old version',
+    );
+    throw Object.assign(refused, { code: 406 });
   }
 }

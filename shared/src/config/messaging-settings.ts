@@ -41,6 +41,12 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
     INBOX_RETENTION_MS: int(7 * 86_400_000, 60_000, 'milliseconds to keep processed_events rows; longer than the whole retry schedule'),
     MAX_DELIVERY_ATTEMPTS: int(5, 1, 'attempts before a failing message is dead-lettered, 1 to 20', 20),
     RETRY_BASE_DELAY_MS: int(1000, 10, 'milliseconds before the first retry (doubled for each further one), at least 10'),
+    QUEUE_DELIVERY_LIMIT: int(
+      20,
+      1,
+      "deliveries of one message from a service's queue without an ack (its process died holding it) before the broker moves it to the .dlq, 1 to 1000; 20 is RabbitMQ 4's own default",
+      1000,
+    ),
     CONSUMER_PREFETCH: int(256, 1, 'messages a consumer holds unacknowledged at once, 1 to 1000', 1000),
     CONSUMER_BATCH_SIZE: int(64, 1, 'messages applied in one transaction, 1 to 1000', 1000),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 'milliseconds graceful shutdown may take before the process exits anyway'),

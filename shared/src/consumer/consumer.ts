@@ -1,7 +1,7 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Transaction } from 'kysely';
 import type { BrokerAttachment } from '../broker/broker.ts';
-import type { ServiceTopology } from '../broker/topology.ts';
+import { declareTopology, type ServiceTopology } from '../broker/topology.ts';
 import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
@@ -26,6 +26,8 @@ export const Headers = {
   deadLetteredAt: 'x-dead-lettered-at',
   routingKey: 'x-original-routing-key',
   exchange: 'x-original-exchange',
+  /** Tells this process which of its copies the broker returned as unroutable; rewritten on every copy. */
+  copy: 'x-copy-id',
 } as const;
 
 export interface ConsumerOptions<DB extends MessagingTables> {
@@ -36,6 +38,11 @@ export interface ConsumerOptions<DB extends MessagingTables> {
   prefetch: number;
   /** Messages applied in one transaction at most; 1 gives every message its own. */
   batchSize: number;
+  /**
+   * Handlers that run outside batches (`batch: false`, or without a database) at once at most;
+   * the rest wait in hand. Default: the prefetch count. See handlerConcurrency for the service's.
+   */
+  concurrency?: number;
   maxAttempts: number;
   logger: Logger;
   metrics?: Metrics;
@@ -75,13 +82,26 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private consumerTag: string | undefined;
   private stopping = false;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Copies (by their copy id) the broker returned as unroutable; a return always precedes the confirm of the same message. */
+  private readonly returnedCopies = new Set<string>();
+  private copies = 0;
+  /** Handlers running outside batches, and those waiting for a turn. */
+  private running = 0;
+  private readonly waitingTurn: (() => void)[] = [];
+  private readonly closedChannels = new WeakSet<ConfirmChannel>();
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
   /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
   private readonly batches: SerialBatches<Delivery<DB>>;
 
   constructor(private readonly options: ConsumerOptions<DB>) {
     this.batches = new SerialBatches(options.batchSize, (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)));
-    this.handlers = new Map(options.handlers.map((handler) => [handler.event, handler]));
+    this.handlers = new Map();
+    for (const handler of options.handlers) {
+      // The consumer routes by type, so a second handler for a type would silently never run.
+      const first = this.handlers.get(handler.event);
+      if (first) throw new Error(`two handlers for ${handler.event}: ${first.name} and ${handler.name}; a service has at most one handler per event type`);
+      this.handlers.set(handler.event, handler);
+    }
     for (const handler of options.handlers) {
       if (handler.transactional !== false && !options.outbox) throw new Error(`handler ${handler.name} needs a database`);
     }
@@ -95,7 +115,12 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     if (this.stopping) return;
     const channel = await connection.createConfirmChannel();
     channel.on('error', () => {});
+    channel.on('return', (returned: ConsumeMessage) => {
+      const id = returned.properties.headers?.[Headers.copy];
+      if (typeof id === 'string') this.returnedCopies.add(id);
+    });
     channel.on('close', () => {
+      this.closedChannels.add(channel);
       if (this.channel === channel) {
         this.channel = undefined;
         this.consumerTag = undefined;
@@ -105,14 +130,41 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;
+    await this.subscribe(connection, channel);
+  }
+
+  private async subscribe(connection: ChannelModel, channel: ConfirmChannel): Promise<void> {
     const { consumerTag } = await channel.consume(this.options.topology.queue, (message) => {
-      if (!message) {
-        this.options.logger.error({ queue: this.options.topology.queue }, 'consumer cancelled by the broker (queue deleted?)');
-        return;
-      }
-      this.receive(channel, message);
+      if (message) this.receive(channel, message);
+      else void this.resubscribe(connection, channel);
     });
-    this.consumerTag = consumerTag;
+    if (this.channel === channel && !this.stopping) this.consumerTag = consumerTag;
+  }
+
+  /**
+   * The broker cancelled the consumer (its queue was deleted, or a quorum queue's leader went
+   * away) while the connection and channel live on, so nothing else will bring it back: until
+   * the queue is declared again and consumed, the service is not ready. amqplib's recovery only
+   * covers a lost connection, hence this loop.
+   */
+  private async resubscribe(connection: ChannelModel, channel: ConfirmChannel): Promise<void> {
+    if (this.channel !== channel) return;
+    this.consumerTag = undefined;
+    const { queue } = this.options.topology;
+    this.options.logger.error({ queue }, 'consumer cancelled by the broker; declaring the queue and subscribing again');
+    for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 5000)) {
+      await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+      // A closed channel or a stop ends the loop; after a lost connection the broker attaches the consumer anew.
+      if (this.stopping || this.channel !== channel) return;
+      try {
+        await declareTopology(connection, this.options.topology.exchange, this.options.topology);
+        await this.subscribe(connection, channel);
+        this.options.logger.warn({ queue }, 'consumer subscribed again');
+        return;
+      } catch (error) {
+        this.options.logger.error({ queue, err: describeError(error), retryInMs: Math.min(delayMs * 2, 5000) }, 'could not subscribe again; retrying');
+      }
+    }
   }
 
   detach(): void {
@@ -148,9 +200,29 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const traceparent = message.properties.headers?.traceparent as string | undefined;
     const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
     const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
-    if (handler.transactional === false || !this.options.outbox) return this.track(this.deliverOutside(delivery));
-    if (handler.batch === false || this.options.batchSize <= 1) return this.track(this.deliverAlone(delivery));
+    if (handler.transactional === false || !this.options.outbox) return this.track(this.inTurn(channel, () => this.deliverOutside(delivery)));
+    if (handler.batch === false || handler.externalEffects || this.options.batchSize <= 1) return this.track(this.inTurn(channel, () => this.deliverAlone(delivery)));
     this.batches.add(delivery);
+  }
+
+  /**
+   * Runs a delivery once fewer than `concurrency` run, in arrival order. A delivery whose turn
+   * comes after its channel closed, or after stop() began, is skipped: unacked, it goes back to
+   * the queue with its channel (so a shutdown does not wait for a whole prefetch window of slow
+   * handlers). Written here rather than with p-limit, which cannot skip queued work: a dozen lines.
+   */
+  private async inTurn(channel: ConfirmChannel, work: () => Promise<void>): Promise<void> {
+    const limit = Math.max(1, this.options.concurrency ?? this.options.prefetch);
+    if (this.running >= limit) await new Promise<void>((resolve) => this.waitingTurn.push(resolve));
+    else this.running++;
+    try {
+      if (!this.stopping && !this.closedChannels.has(channel)) await work();
+    } finally {
+      // The turn passes straight to the next in line, or is given back.
+      const next = this.waitingTurn.shift();
+      if (next) next();
+      else this.running--;
+    }
   }
 
   private async deliverBatch(batch: Delivery<DB>[]): Promise<void> {
@@ -219,6 +291,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
    * back and runs again with the claim answered first, so the duplicate is skipped.
    */
   private async apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
+    // A speculative run of a duplicate would repeat an effect no rollback can take back.
+    if (deliveries.some(({ handler }) => handler.externalEffects)) return this.applyInTransaction(deliveries, 'claim first');
     try {
       return await this.applyInTransaction(deliveries, 'speculative');
     } catch (error) {
@@ -294,9 +368,11 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.attempt]: nextAttempt,
       [Headers.lastError]: reason,
     });
-    if (sent) {
+    if (sent === 'confirmed') {
       this.options.metrics?.messages.inc({ handler, outcome: 'retried' });
       ack(channel, message);
+    } else {
+      this.requeue(channel, message, handler, `its retry copy to ${retry.name} was ${sent}`);
     }
   }
 
@@ -307,20 +383,36 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.handler]: handler,
       [Headers.deadLetteredAt]: new Date().toISOString(),
     });
-    if (sent) {
+    if (sent === 'confirmed') {
       reportDeadLetter(this.options, message, { reason, attempt, handler });
       ack(channel, message);
     } else {
-      this.options.logger.warn({ messageId: message.properties.messageId, reason }, 'could not dead-letter the message; the broker will redeliver it');
+      this.requeue(channel, message, handler, `its dead-letter copy to ${this.options.topology.deadLetterQueue} was ${sent} (dead-letter reason: ${reason})`);
     }
   }
 
   /**
-   * Sends a copy straight to one of this service's queues and waits for the broker's
-   * confirm; the original is acked only afterwards. If the channel is gone, the original is
-   * left unacked and the broker redelivers it.
+   * The copy did not make it, so the original must not be acked, nor left unacked on a channel that
+   * lives on (it would wait there until the channel closes): it goes back to its queue now. Each
+   * return counts towards the queue's delivery limit, so a copy that can never be routed ends with
+   * the broker dead-lettering the original itself, instead of circling for ever.
    */
-  private republish(channel: ConfirmChannel, queue: string, message: ConsumeMessage, extra: Record<string, unknown>): Promise<boolean> {
+  private requeue(channel: ConfirmChannel, message: ConsumeMessage, handler: string, why: string): void {
+    this.options.logger.error({ messageId: message.properties.messageId, handler, queue: this.options.topology.queue, why }, 'copy not taken by the broker; message returned to its queue');
+    this.options.metrics?.messages.inc({ handler, outcome: 'requeued' });
+    try {
+      channel.nack(message, false, true);
+    } catch {
+      // The channel closed under us: the broker returns the message by itself.
+    }
+  }
+
+  /**
+   * Sends a copy straight to one of this service's queues and waits for the broker's confirm.
+   * The copy is `mandatory`: without it, a copy to a queue that does not exist is confirmed and
+   * dropped. Only 'confirmed' lets the caller ack the original.
+   */
+  private republish(channel: ConfirmChannel, queue: string, message: ConsumeMessage, extra: Record<string, unknown>): Promise<'confirmed' | 'returned as unroutable' | 'refused by the broker' | 'not sent'> {
     // Only headers the kit owns travel on, as strings: whatever a sender put in a header must not stop the copy.
     const previous = message.properties.headers ?? {};
     const text = (value: unknown, fallback: string) => (typeof value === 'string' || typeof value === 'number' ? String(value).slice(0, 1000) : fallback);
@@ -330,14 +422,19 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       [Headers.exchange]: text(previous[Headers.exchange], message.fields.exchange),
       [Headers.firstFailedAt]: text(previous[Headers.firstFailedAt], new Date().toISOString()),
       ...extra,
+      [Headers.copy]: String(++this.copies),
     };
+    const copy = headers[Headers.copy] as string;
     const { messageId, type, correlationId, contentType } = message.properties;
-    const options: Options.Publish = { messageId, type, correlationId, contentType, persistent: true, headers };
+    const options: Options.Publish = { messageId, type, correlationId, contentType, persistent: true, mandatory: true, headers };
     return new Promise((resolve) => {
       try {
-        channel.sendToQueue(queue, message.content, options, (error) => resolve(!error));
+        channel.sendToQueue(queue, message.content, options, (error) => {
+          const returned = this.returnedCopies.delete(copy);
+          resolve(error ? 'refused by the broker' : returned ? 'returned as unroutable' : 'confirmed');
+        });
       } catch {
-        resolve(false);
+        resolve('not sent');
       }
     });
   }

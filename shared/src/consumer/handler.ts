@@ -30,6 +30,13 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
  * retried on failure but has no inbox, so its side effect must be idempotent downstream.
  * The consumer applies messages that arrive together in one transaction; a handler that waits
  * on the outside world inside its transaction sets `batch: false`, or the waits would add up.
+ * A handler whose effect reaches outside its database (a card charge, an e-mail sent from a
+ * transactional handler) sets `externalEffects: true`: it runs only once the inbox has answered
+ * that its event is new (other handlers run ahead of that answer, which for a duplicate costs
+ * only a rolled-back transaction, but would repeat an outside effect), and always in a
+ * transaction of its own (implies `batch: false`), so no other message's failure rolls back a
+ * transaction whose effect has already happened. The effect must still be idempotent downstream:
+ * a commit that fails after it leaves the event to be delivered again.
  * A handler that undoes an earlier step of the saga (a refund, a stock release) sets
  * `compensation: true`: if its message is dead-lettered, the kit says so loudly (metric,
  * warning naming the order), since the customer keeps a charge or stock stays held until
@@ -40,6 +47,7 @@ export interface EventHandler<DB extends MessagingTables = MessagingTables, T ex
   readonly event: T;
   readonly transactional?: boolean;
   readonly batch?: boolean;
+  readonly externalEffects?: boolean;
   readonly compensation?: boolean;
   handle(context: HandlerContext<DB, T>): Promise<void>;
 }
@@ -49,7 +57,7 @@ export function on<DB extends MessagingTables, T extends EventType>(
   event: T,
   name: string,
   handle: (context: HandlerContext<DB, T>) => Promise<void>,
-  options: { transactional?: boolean; batch?: boolean; compensation?: boolean } = {},
+  options: { transactional?: boolean; batch?: boolean; externalEffects?: boolean; compensation?: boolean } = {},
 ): EventHandler<DB, T> {
   return { event, name, handle, ...options };
 }

@@ -86,9 +86,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     exchange: config.ORDER_EXCHANGE,
     batchSize: config.OUTBOX_BATCH_SIZE,
     pollIntervalMs: config.OUTBOX_POLL_INTERVAL_MS,
-    // Pipelined batches (about +30 % rows/s draining a backlog here), each holding a connection while it waits
-    // for confirms: at most a third of the pool, so handlers keep the rest.
-    maxInFlightBatches: Math.min(3, Math.max(1, Math.floor(config.DATABASE_POOL_SIZE / 3))),
+    maxInFlightBatches: relayConnections(config.DATABASE_POOL_SIZE),
     logger: logger.child({ component: 'relay' }),
     metrics,
     ...(config.OUTBOX_NOTIFY ? { listenUrl: config.DATABASE_URL } : {}),
@@ -101,6 +99,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   const context: ServiceContext<DB, C> = { config, db, outbox, logger, metrics };
 
   const handlers = definition.handlers(context);
+  const workers = definition.workers?.(context) ?? [];
   const topology = handlers.length
     ? serviceTopology({
         exchange: config.ORDER_EXCHANGE,
@@ -108,6 +107,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         service: definition.name,
         consumes: handlers.map((handler) => handler.event),
         retryDelaysMs: retryDelays(config),
+        deliveryLimit: config.QUEUE_DELIVERY_LIMIT,
       })
     : undefined;
   const consumer = topology
@@ -117,6 +117,9 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         ...(hasDatabase ? { outbox } : {}),
         prefetch: config.CONSUMER_PREFETCH,
         batchSize: config.CONSUMER_BATCH_SIZE,
+        concurrency: hasDatabase
+          ? handlerConcurrency(config.DATABASE_POOL_SIZE, { batches: config.CONSUMER_BATCH_SIZE > 1, workers: workers.length })
+          : config.CONSUMER_PREFETCH,
         maxAttempts: config.MAX_DELIVERY_ATTEMPTS,
         logger: logger.child({ component: 'consumer' }),
         metrics,
@@ -136,7 +139,6 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       detach: () => publisher.detach(),
     });
   }
-  if (consumer) await broker.add(consumer);
   if (topology) {
     const deadLetters = new QueueDepth(topology.deadLetterQueue);
     await broker.add(deadLetters);
@@ -168,11 +170,23 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   definition.routes?.(app, context);
-  const workers = definition.workers?.(context) ?? [];
   for (const worker of workers) worker.start();
 
-  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  let address: string;
+  try {
+    address = await app.listen({ port: config.PORT, host: config.HOST });
+  } catch (error) {
+    // Leave nothing running behind a failed start (a test, or a caller that retries, lives on).
+    await Promise.allSettled(workers.map((worker) => worker.stop()));
+    await relay.stop().catch(() => {});
+    janitor?.stop();
+    await broker.close().catch(() => {});
+    await database?.close().catch(() => {});
+    throw error;
+  }
   const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
+  // Consuming starts last: a start that fails before this point never holds a prefetch window of messages.
+  if (consumer) await broker.add(consumer);
   logger.info({ url, queue: topology?.queue }, `${definition.name} service started`);
 
   let stopping: Promise<void> | undefined;
@@ -223,4 +237,26 @@ async function recordOutboxBacklog(db: Kysely<MessagingTables>, metrics: Metrics
     from outbox where published_at is null`.execute(db);
   metrics.outboxPending.set(rows[0]?.pending ?? 0);
   metrics.outboxOldestAge.set(rows[0]?.oldest ?? 0);
+}
+
+/**
+ * Relay batches in flight: pipelined batches (about +30 % rows/s draining a backlog here), each
+ * holding a connection while it waits for confirms; at most a third of the pool, so handlers keep the rest.
+ */
+export function relayConnections(poolSize: number): number {
+  return Math.min(3, Math.max(1, Math.floor(poolSize / 3)));
+}
+
+/**
+ * Handlers that may run at once outside batches. Each holds a connection for its whole
+ * transaction, however long it waits on the outside world: up to the prefetch count of them
+ * would take the whole pool, and the relay, a worker (the order service's timeout checker) and
+ * HTTP (/ready, POST /orders) would then time out waiting for a connection, and so would the
+ * handlers at the back, retried for nothing. So they get what is left once the relay's batches,
+ * the consumer's one batch transaction (when it batches), one connection per worker and one for
+ * HTTP are set aside; never less than one. A pool of 10: 5 in payment, 4 in order.
+ */
+export function handlerConcurrency(poolSize: number, uses: { batches: boolean; workers: number }): number {
+  const kept = relayConnections(poolSize) + (uses.batches ? 1 : 0) + uses.workers + 1;
+  return Math.max(1, poolSize - kept);
 }
