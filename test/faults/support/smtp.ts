@@ -43,6 +43,9 @@ export async function startSelectiveSmtp(isPoison: (recipient: string) => boolea
       });
     },
   });
+  // smtp-server emits a connection's socket errors on the server: a link a scenario cuts (EPIPE,
+  // ECONNRESET) is expected there, and without a listener it would be an uncaught error that fails the run.
+  server.on('error', () => {});
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.server.address() as AddressInfo;
   return {
