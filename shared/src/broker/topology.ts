@@ -8,6 +8,8 @@ export interface ServiceTopology {
   deadLetterQueue: string;
   retryQueues: { delayMs: number; name: string }[];
   bindings: string[];
+  /** Replicas each quorum queue gets when first declared; 0 leaves it to the broker (its `quorum_cluster_size`, 3 by default). */
+  quorumInitialGroupSize: number;
 }
 
 export function serviceTopology(options: {
@@ -16,6 +18,7 @@ export function serviceTopology(options: {
   service: string;
   consumes: readonly EventType[];
   retryDelaysMs: readonly number[];
+  quorumInitialGroupSize?: number;
 }): ServiceTopology {
   const queue = `${options.queuePrefix}${options.service}`;
   return {
@@ -25,6 +28,7 @@ export function serviceTopology(options: {
     // The delay is part of the name: a queue's TTL cannot change once declared, so a new schedule gets new queues.
     retryQueues: [...new Set(options.retryDelaysMs)].map((delayMs) => ({ delayMs, name: `${queue}.retry.${delayMs}ms` })),
     bindings: [...new Set(options.consumes.map(routingKeyOf))],
+    quorumInitialGroupSize: options.quorumInitialGroupSize ?? 0,
   };
 }
 
@@ -35,6 +39,15 @@ export function serviceTopology(options: {
  * own queue (not the topic exchange, so other services never see a retry). Idempotent:
  * run on every (re)connect.
  */
+/**
+ * A quorum queue's type and, when set, its replica count. Only sent when set: the broker refuses
+ * (406) to redeclare an existing queue with a group size it was not created with, so turning
+ * it on for a deployment whose queues exist needs new queues (or `rabbitmq-queues grow`).
+ */
+function quorum(service: ServiceTopology): Record<string, unknown> {
+  return { 'x-queue-type': 'quorum', ...(service.quorumInitialGroupSize > 0 ? { 'x-quorum-initial-group-size': service.quorumInitialGroupSize } : {}) };
+}
+
 export async function declareTopology(connection: ChannelModel, exchange: string, service?: ServiceTopology): Promise<void> {
   const channel = await connection.createChannel();
   // A refused declaration rejects the call below; without a listener the channel's 'error' would crash the process.
@@ -42,13 +55,13 @@ export async function declareTopology(connection: ChannelModel, exchange: string
   try {
     await channel.assertExchange(exchange, 'topic', { durable: true });
     if (!service) return;
-    await channel.assertQueue(service.queue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await channel.assertQueue(service.queue, { durable: true, arguments: quorum(service) });
     for (const key of service.bindings) await channel.bindQueue(service.queue, service.exchange, key);
     for (const retry of service.retryQueues) {
       await channel.assertQueue(retry.name, {
         durable: true,
         arguments: {
-          'x-queue-type': 'quorum',
+          ...quorum(service),
           'x-message-ttl': retry.delayMs,
           'x-dead-letter-exchange': '',
           'x-dead-letter-routing-key': service.queue,
@@ -57,7 +70,7 @@ export async function declareTopology(connection: ChannelModel, exchange: string
         },
       });
     }
-    await channel.assertQueue(service.deadLetterQueue, { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await channel.assertQueue(service.deadLetterQueue, { durable: true, arguments: quorum(service) });
   } finally {
     await channel.close().catch(() => {});
   }
