@@ -5,12 +5,13 @@
  * the two "nodes" are two TCP proxies in front of the same broker: cutting one is, to the
  * service, exactly a node that died (its connections drop and new ones are refused).
  */
+import net from 'node:net';
 import type { Generated } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { on, type Envelope, type MessagingTables } from '../src/index.ts';
+import { Broker, declareTopology, on, type Envelope, type MessagingTables } from '../src/index.ts';
 import { deleteTopology, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, orderCreatedEvents, rawPublisher, startTestService, tapExchange, testPool, type RawPublisher, type Tap, type TestService } from './support/harness.ts';
+import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, orderCreatedEvents, rawPublisher, silentLogger, startTestService, tapExchange, testPool, type RawPublisher, type Tap, type TestService } from './support/harness.ts';
 
 interface EffectsDb extends MessagingTables {
   effects: { id: Generated<number>; event_id: string };
@@ -90,3 +91,27 @@ test('the service connects to the first address, and when that node is lost move
   await waitFor(() => outgoing.every((event) => tap.counts.has(event.eventId)), { message: 'outbox rows published through the second node while the first is down' });
   expect(nodeA.connectionCount()).toBe(0);
 });
+
+test('a node that takes the connection but never answers is given up after a connect timeout, and the next one used', async () => {
+  // A host that is gone without a word (a hung VM, a dropped route) looks like this: the TCP
+  // connection is taken or hangs, and nothing ever comes back. Without a deadline the attempt
+  // would wait for ever (or for the operating system's minutes) and no other node would be tried.
+  const silent = net.createServer(() => {});
+  const held = new Set<net.Socket>();
+  silent.on('connection', (socket) => held.add(socket));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', () => resolve()));
+  const silentUrl = new URL(servers.amqpUrl);
+  silentUrl.host = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+  nodeB.restore();
+  const exchange = testNames('broker-silent-node').exchange;
+  const broker = await Broker.connect([silentUrl.href, nodeB.url(servers.amqpUrl)], { logger: silentLogger, topology: (connection) => declareTopology(connection, exchange) });
+  try {
+    expect(held.size, 'the silent node was tried first').toBeGreaterThan(0);
+    expect(broker.isConnected).toBe(true);
+  } finally {
+    await broker.close();
+    for (const socket of held) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    await deleteTopology(servers.amqpUrl, { exchange });
+  }
+}, 90_000);

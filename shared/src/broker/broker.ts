@@ -8,6 +8,8 @@ export interface BrokerAttachment {
   detach?(): void;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /**
  * The nodes of one cluster a connection may use, in the mutable object form of an amqplib URL.
  * amqplib's recovery takes one URL, not a list or a provider, but it reads that URL again on
@@ -91,6 +93,10 @@ export class Broker {
     const nodes = new ClusterNodes(typeof urls === 'string' ? [urls] : urls);
     broker.recovering = await amqp.connect(nodes.current, {
       noDelay: true, // Nagle would hold small publishes and confirms back by up to 40 ms
+      // A node that is gone without a word (a hung host, a dropped route) never refuses: without a deadline on connecting
+      // (idle time until the connection is open; amqplib clears it then) the attempt would hang and no other node be tried.
+      // RabbitMQ gives a client the same 10 s to finish the handshake.
+      timeout: CONNECT_TIMEOUT_MS,
       clientProperties: { connection_name: options.logger.bindings().service as string },
       recovery: {
         initialDelay: 100,
