@@ -15,11 +15,11 @@
  * that each finished at least 80% of the stream's rate).
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { createLogger, declareTopology, serviceTopology, Broker } from '@checkout-saga/shared';
+import { Broker, ConfirmPublisher, createLogger, declareTopology, serviceTopology } from '@checkout-saga/shared';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { startRabbitCluster, type ClusterNode, type RabbitCluster } from './support/cluster.ts';
 import { hold, runScenario } from './support/scenario.ts';
-import { startStream } from './support/stream.ts';
+import { startStream, type OrderStream } from './support/stream.ts';
 import type { FaultSystem } from './support/system.ts';
 import { expectClean, judge } from './support/verdict.ts';
 
@@ -44,9 +44,23 @@ async function orderTimes(system: FaultSystem) {
   return rows.map((row) => ({ created: row.created_at.getTime(), ended: row.status === 'PENDING' ? undefined : row.updated_at.getTime() }));
 }
 
-/** Sagas placed after `since` that have ended. */
-async function endedSince(system: FaultSystem, since: number): Promise<number> {
-  return (await orderTimes(system)).filter((order) => order.created >= since && order.ended !== undefined).length;
+/** Waits until ten sagas placed after `since` have ended; on timeout says how far the stream and the sagas got. */
+async function tenEndedSince(system: FaultSystem, since: number, stream: OrderStream, what: string): Promise<void> {
+  let placed = 0;
+  let ended = 0;
+  try {
+    await waitFor(
+      async () => {
+        const orders = (await orderTimes(system)).filter((order) => order.created >= since);
+        placed = orders.length;
+        ended = orders.filter((order) => order.ended !== undefined).length;
+        return ended >= 10;
+      },
+      { timeoutMs: 60_000, intervalMs: 500, message: what },
+    );
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (since then: ${placed} placed, ${ended} ended; the stream has ${stream.accepted()} accepted, ${stream.failedAttempts()} failed attempts)`);
+  }
 }
 
 interface Recovery {
@@ -109,7 +123,7 @@ test('kill -9 the node the services are connected to and keep it down: sagas pla
     await node.kill();
     events.mark(`node ${node.index} (the services') killed with ${stream.accepted()} orders accepted`);
 
-    await waitFor(() => endedSince(system, killedAt).then((ended) => ended >= 10), { timeoutMs: 60_000, intervalMs: 500, message: 'ten sagas placed after the kill to end while the node is down' });
+    await tenEndedSince(system, killedAt, stream, 'ten sagas placed after the kill to end while the node is down');
     events.mark(`ten sagas placed after the kill ended, node ${node.index} still down`);
     expect(node.running).toBe(false);
     await hold(5_000); // the scenario: the node stays away a while longer, with orders streaming in
@@ -127,18 +141,18 @@ test('kill -9 the node the services are connected to and keep it down: sagas pla
 
 test('kill the node that leads the queues, later stop two of three nodes (quorum lost): services wait, nothing crashes, is dead-lettered or lost; once a second node is back every saga ends', async () => {
   await runScenario('cluster-quorum-lost', { ...clusterSettings, cluster }, async (system, events) => {
-    // One stream per fault, so each fault happens mid-stream however long the one before took on a loaded machine.
-    const first = startStream(system.orderUrl, { count: 150, ratePerSecond: RATE, seed: 17, label: 'cluster-leader' });
-    await first.waitAccepted(50);
-
-    // The node leading the most of this system's queues.
+    // The node leading the most of this system's queues (asked before the stream starts: the CLI takes seconds).
     const queues = await cluster.quorumQueues(system.queuePrefix);
     const leads = (node: ClusterNode) => queues.filter((queue) => queue.leader === node.name).length;
     const leader = [...cluster.nodes].sort((a, b) => leads(b) - leads(a))[0]!;
+
+    // One stream per fault, so each fault happens mid-stream however long the one before took on a loaded machine.
+    const first = startStream(system.orderUrl, { count: 200, ratePerSecond: RATE, seed: 17, label: 'cluster-leader' });
+    await first.waitAccepted(50);
     const leaderKilledAt = Date.now();
     await leader.kill();
     events.mark(`node ${leader.index} killed: it led ${leads(leader)} of ${queues.length} queues`);
-    await waitFor(() => endedSince(system, leaderKilledAt).then((ended) => ended >= 10), { timeoutMs: 60_000, intervalMs: 500, message: 'ten sagas placed after the leader was killed to end' });
+    await tenEndedSince(system, leaderKilledAt, first, 'ten sagas placed after the leader was killed to end');
     events.mark('ten sagas placed after the kill ended');
     await leader.start();
     events.mark(`node ${leader.index} back`);
@@ -178,3 +192,38 @@ test('quorum queues get as many replicas as QUORUM_INITIAL_GROUP_SIZE says', asy
   expect(queues.map((queue) => queue.name).sort()).toEqual([topology.queue, topology.deadLetterQueue, ...topology.retryQueues.map((retry) => retry.name)].sort());
   for (const queue of queues) expect(queue.members, queue.name).toHaveLength(2);
 }, 60_000);
+
+// Last in the file: it kills a node and starts it again.
+test('a publisher whose channel opened while a queue was electing a new leader is confirmed again once the leader is elected (RabbitMQ keeps nacking on that channel)', async () => {
+  const prefix = `cs.stale-channel.${Date.now()}.`;
+  const topology = serviceTopology({ exchange: `${prefix}exchange`, queuePrefix: prefix, service: 'payment', consumes: ['OrderCreated'], retryDelaysMs: [100], quorumInitialGroupSize: 3 });
+  const declaring = await Broker.connect(cluster.rabbitmqUrl.split(','), { logger: createLogger('stale-channel-test', 'silent'), topology: (connection) => declareTopology(connection, topology.exchange, topology) });
+  await declaring.close();
+  const [queue] = (await cluster.quorumQueues(prefix)).filter((entry) => entry.name === topology.queue);
+  const leader = cluster.nodes.find((node) => node.name === queue!.leader)!;
+  const others = cluster.nodes.filter((node) => node !== leader).map((node) => node.url);
+
+  // Connected and publishing the moment the leader dies, before the survivors have elected another.
+  await leader.kill();
+  const publisher = new ConfirmPublisher(5_000);
+  const broker = await Broker.connect(others, { logger: createLogger('stale-channel-test', 'silent'), topology: async () => {} });
+  try {
+    await broker.add(publisher);
+    const message = (index: number) => ({ exchange: topology.exchange, routingKey: 'order.created', body: Buffer.from('{}'), options: { messageId: `stale-${index}`, persistent: true } });
+    const outcomes: string[] = [];
+    await waitFor(
+      async () => {
+        const [outcome] = await publisher.publishAll([message(outcomes.length)]);
+        outcomes.push(outcome!.ok ? 'confirmed' : outcome!.error);
+        return outcome!.ok;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, message: 'a publish confirmed after the new leader was elected' },
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; outcomes: ${[...new Set(outcomes)].join(' | ')} (${outcomes.length} attempts)`);
+    });
+  } finally {
+    await publisher.close();
+    await broker.close();
+    await leader.start();
+  }
+}, 120_000);
