@@ -14,7 +14,7 @@
  * it finished) and how long until throughput was back (the first of two seconds in a row
  * that each finished at least 80% of the stream's rate).
  */
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { Broker, ConfirmPublisher, createLogger, declareTopology, serviceTopology } from '@checkout-saga/shared';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { startRabbitCluster, type ClusterNode, type RabbitCluster } from './support/cluster.ts';
@@ -33,6 +33,11 @@ beforeAll(async () => {
   cluster = await startRabbitCluster('faults');
   console.log(`[faults cluster] three nodes up and clustered in ${((Date.now() - began) / 1000).toFixed(1)} s`);
 }, 150_000);
+
+// A scenario that failed half-way may have left a node down: the next one starts on the whole cluster.
+afterEach(async () => {
+  for (const node of cluster?.nodes ?? []) if (!node.running) await node.start();
+}, 120_000);
 
 afterAll(async () => {
   await cluster?.remove();
