@@ -14,6 +14,10 @@
  * of PostgreSQL, RabbitMQ and the bench itself per saga, and (own system only) PostgreSQL
  * transactions and messages per saga.
  *
+ * RabbitMQ: RABBITMQ_URL if set (a cluster's nodes separated by commas, as for the services;
+ * QUORUM_INITIAL_GROUP_SIZE and the other settings in the environment reach the services too),
+ * else 127.0.0.1:5672. RabbitMQ's CPU is summed over every beam.smp on the machine.
+ *
  * PostgreSQL: BENCH_DATABASE_URL if set; else the local Unix socket when it exists (the
  * services share the machine with PostgreSQL, and loopback TCP is expensive here); --tcp
  * forces 127.0.0.1:5432. --profile starts the services with --cpu-prof and prints where the
@@ -30,7 +34,7 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { v4 } from 'uuid';
 import { Type } from 'typebox';
-import { createDatabase, loadConfig, messagingSettings, migrateDatabase, retryDelays, serviceTopology } from '@checkout-saga/shared';
+import { brokerUrls, createDatabase, loadConfig, messagingSettings, migrateDatabase, retryDelays, serviceTopology } from '@checkout-saga/shared';
 import { deleteTopology } from '@checkout-saga/shared/testing';
 import { seedProducts, type InventoryTables } from '@checkout-saga/inventory';
 
@@ -54,7 +58,10 @@ if (args.profile && args.url) throw new Error('--profile needs the bench to star
 
 const services = ['order', 'payment', 'inventory', 'notification'] as const;
 const servicesWithDatabase = ['order', 'payment', 'inventory'] as const;
+// As the services read it: one node, or a cluster's nodes separated by commas (the services get the whole list;
+// the bench's own connections, to watch and to clean up, use the first node).
 const amqpUrl = process.env.RABBITMQ_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
+const benchAmqpUrl = brokerUrls(amqpUrl)[0]!;
 
 interface PostgresServer {
   /** A URL of the server's `postgres` database; the bench swaps the path for its own databases. */
@@ -206,7 +213,7 @@ async function startOwnSystem(): Promise<Running> {
       // The services read their retry schedule from this environment: the kit names their queues from it.
       const delays = retryDelays(loadConfig(Type.Object(messagingSettings('order', 0)), process.env));
       for (const service of services) {
-        await deleteTopology(amqpUrl, serviceTopology({ exchange, queuePrefix: `${id}.`, service, consumes: [], retryDelaysMs: delays }));
+        await deleteTopology(benchAmqpUrl, serviceTopology({ exchange, queuePrefix: `${id}.`, service, consumes: [], retryDelaysMs: delays }));
       }
       const admin = new pg.Client({ connectionString: postgres.url });
       await admin.connect();
@@ -398,7 +405,7 @@ async function main() {
   const system = args.url ? runningSystem(args.url) : await startOwnSystem();
   const terminal = new Map<string, number>();
   const waiters = new Map<string, () => void>();
-  const connection = await amqp.connect(amqpUrl, { noDelay: true });
+  const connection = await amqp.connect(benchAmqpUrl, { noDelay: true });
   const channel = await connection.createChannel();
   const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
   await channel.bindQueue(queue, system.exchange, 'order.confirmed');

@@ -332,7 +332,7 @@ describe('npm run dlq: bad command lines and settings', () => {
   test('a bad setting: one line naming it, exit 78', async () => {
     const run = await dlq(['list'], { RABBITMQ_URL: 'http://127.0.0.1:5672' });
     expect(run.code).toBe(78);
-    expect(run.stderr).toBe('configuration error: RABBITMQ_URL is not valid (its value is not shown: it may hold a password or token): expected an AMQP URL such as amqp://user:password@host:5672\n');
+    expect(run.stderr).toBe('configuration error: RABBITMQ_URL is not valid (its value is not shown: it may hold a password or token): expected an AMQP URL such as amqp://user:password@host:5672, or the nodes of one cluster separated by commas\n');
     expect(run.stdout).toBe('');
   });
 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
-import { Headers, type ServiceName } from '@checkout-saga/shared';
+import { brokerUrls, Headers, type ServiceName } from '@checkout-saga/shared';
 
 export { serviceNames } from './service-names.ts';
 
@@ -69,10 +69,20 @@ export class DeadLetterQueues {
     readonly queuePrefix: string,
   ) {}
 
-  static async connect(url: string, queuePrefix: string): Promise<DeadLetterQueues> {
-    const connection = await amqp.connect(url);
-    connection.on('error', () => {});
-    return new DeadLetterQueues(connection, queuePrefix);
+  /** `rabbitmqUrl` is RABBITMQ_URL as the services read it: one node, or a cluster's nodes separated by commas (the first that answers). */
+  static async connect(rabbitmqUrl: string, queuePrefix: string): Promise<DeadLetterQueues> {
+    // A one-shot tool needs no recovery: trying each node once is the whole failover it needs.
+    let lastError: unknown;
+    for (const url of brokerUrls(rabbitmqUrl)) {
+      try {
+        const connection = await amqp.connect(url);
+        connection.on('error', () => {});
+        return new DeadLetterQueues(connection, queuePrefix);
+      } catch (error) {
+        lastError = error;
+      }
+    }
+    throw lastError;
   }
 
   queueOf(service: ServiceName): string {

@@ -6,12 +6,14 @@
  */
 import { Type } from 'typebox';
 import { describe, expect, test, vi } from 'vitest';
-import { checkMessagingSettings, ConfigError, configOrExit, loadConfig, messagingSettings } from '../src/index.ts';
+import { brokerUrls, checkMessagingSettings, ConfigError, configOrExit, loadConfig, messagingSettings } from '../src/index.ts';
 import { runFixture } from './support/processes.ts';
 
 const badSettings: { variable: string; env: Record<string, string>; says: string }[] = [
   { variable: 'DATABASE_URL', env: { DATABASE_URL: 'mysql://db/orders' }, says: 'DATABASE_URL is not valid (its value is not shown: it may hold a password or token): expected a PostgreSQL URL' },
   { variable: 'RABBITMQ_URL', env: { RABBITMQ_URL: 'http://rabbit' }, says: 'RABBITMQ_URL is not valid (its value is not shown: it may hold a password or token): expected an AMQP URL' },
+  { variable: 'RABBITMQ_URL', env: { RABBITMQ_URL: 'amqp://u:secret@rabbit-1:5672,rabbit-2:5672' }, says: 'RABBITMQ_URL is not valid (its value is not shown: it may hold a password or token): expected an AMQP URL such as amqp://user:password@host:5672, or the nodes of one cluster separated by commas' },
+  { variable: 'QUORUM_INITIAL_GROUP_SIZE', env: { QUORUM_INITIAL_GROUP_SIZE: 'all' }, says: 'QUORUM_INITIAL_GROUP_SIZE is "all": expected replicas each new quorum queue gets' },
   { variable: 'CONSUMER_PREFETCH', env: { CONSUMER_PREFETCH: '0' }, says: 'CONSUMER_PREFETCH is "0": expected messages a consumer holds unacknowledged at once, 1 to 1000' },
   { variable: 'OUTBOX_POLL_INTERVAL_MS', env: { OUTBOX_POLL_INTERVAL_MS: 'fast' }, says: 'OUTBOX_POLL_INTERVAL_MS is "fast": expected milliseconds between outbox polls' },
   { variable: 'OUTBOX_NOTIFY', env: { OUTBOX_NOTIFY: 'yes' }, says: 'OUTBOX_NOTIFY is "yes": expected true to also wake relays' },
@@ -32,6 +34,12 @@ describe('loadConfig', () => {
     const schema = Type.Object({ ADMIN_TOKEN: Type.String({ minLength: 1, description: 'the bearer token admins send' }) });
     expect(() => loadConfig(schema, {})).toThrow(new ConfigError('ADMIN_TOKEN is missing: expected the bearer token admins send'));
     expect(() => loadConfig(schema, { ADMIN_TOKEN: '' })).toThrow('ADMIN_TOKEN is missing');
+  });
+
+  test('takes several broker addresses separated by commas, in the order given', () => {
+    const config = loadConfig(messaging, { RABBITMQ_URL: ' amqp://u:p@rabbit-1:5672 ,amqp://u:p@rabbit-2:5672, amqps://u:p@rabbit-3 ' });
+    expect(brokerUrls(config.RABBITMQ_URL)).toEqual(['amqp://u:p@rabbit-1:5672', 'amqp://u:p@rabbit-2:5672', 'amqps://u:p@rabbit-3']);
+    expect(brokerUrls(loadConfig(messaging, {}).RABBITMQ_URL)).toEqual(['amqp://guest:guest@127.0.0.1:5672']);
   });
 
   test('fills in defaults and converts strings to the declared types', () => {

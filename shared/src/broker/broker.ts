@@ -1,4 +1,4 @@
-import amqp, { type ChannelModel, type RecoveringChannelModel } from 'amqplib';
+import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } from 'amqplib';
 import { coalesceWrites } from './coalesce-writes.ts';
 import type { Logger } from '../logger.ts';
 
@@ -8,10 +8,69 @@ export interface BrokerAttachment {
   detach?(): void;
 }
 
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * The nodes of one cluster a connection may use, in the mutable object form of an amqplib URL.
+ * amqplib's recovery takes one URL, not a list or a provider, but it reads that URL again on
+ * every attempt: moving this object to the next node whenever a connection is lost or an
+ * attempt fails gives failover and keeps amqplib's backoff, setup and events. Choosing the node
+ * is the only hand-made part.
+ */
+class ClusterNodes {
+  private readonly nodes: Options.Connect[];
+  private index = 0;
+  readonly current: Options.Connect;
+
+  constructor(urls: readonly string[]) {
+    if (urls.length === 0) throw new Error('Broker.connect: no broker address');
+    this.nodes = urls.map(connectOptions);
+    this.current = { ...this.nodes[0]! };
+  }
+
+  /** After a lost connection or a failed attempt: the next attempt goes to the next node, round the list. */
+  next(): void {
+    if (this.nodes.length < 2) return;
+    this.index = (this.index + 1) % this.nodes.length;
+    Object.assign(this.current, this.nodes[this.index]);
+  }
+
+  /** host:port of the node in use, for logs (never the credentials). */
+  get name(): string {
+    return `${this.current.hostname}:${this.current.port ?? (this.current.protocol === 'amqps' ? 5671 : 5672)}`;
+  }
+}
+
+/**
+ * An AMQP URL as amqplib's object form, read the way amqplib reads the string form (the same
+ * query parameters; user and password unescaped here, the vhost by amqplib). Every key is
+ * present, so assigning one node over another leaves nothing of the first behind.
+ */
+function connectOptions(url: string): Options.Connect {
+  const parsed = new URL(url);
+  const query = parsed.searchParams;
+  const number = (name: string) => (query.has(name) ? Number.parseInt(query.get(name)!, 10) : undefined);
+  const hasCredentials = parsed.username !== '' || parsed.password !== '';
+  return {
+    protocol: parsed.protocol.replace(/:$/, ''),
+    hostname: parsed.hostname.replace(/^\[|\]$/g, ''),
+    port: parsed.port ? Number(parsed.port) : undefined,
+    username: hasCredentials ? decodeURIComponent(parsed.username) : undefined,
+    password: hasCredentials ? decodeURIComponent(parsed.password) : undefined,
+    vhost: parsed.pathname.length > 1 ? parsed.pathname.slice(1) : undefined,
+    locale: query.get('locale') ?? undefined,
+    frameMax: number('frameMax'),
+    maxFrameSize: number('maxFrameSize'),
+    heartbeat: number('heartbeat'),
+    channelMax: number('channelMax'),
+  };
+}
+
 /**
  * One recovering AMQP connection per process (amqplib's own recovery). On every
  * (re)connect it declares the topology and re-attaches every consumer and publisher,
- * so nothing above this layer writes a reconnect loop.
+ * so nothing above this layer writes a reconnect loop. Given several nodes of a cluster,
+ * it connects to the first that answers and, on losing it, tries the next at once.
  */
 export class Broker {
   private connection: ChannelModel | undefined;
@@ -26,10 +85,18 @@ export class Broker {
     private readonly logger: Logger,
   ) {}
 
-  static async connect(url: string, options: { logger: Logger; topology: (connection: ChannelModel) => Promise<void>; initialMaxRetries?: number }): Promise<Broker> {
+  static async connect(
+    urls: string | readonly string[],
+    options: { logger: Logger; topology: (connection: ChannelModel) => Promise<void>; initialMaxRetries?: number },
+  ): Promise<Broker> {
     const broker = new Broker(options.topology, options.logger);
-    broker.recovering = await amqp.connect(url, {
+    const nodes = new ClusterNodes(typeof urls === 'string' ? [urls] : urls);
+    broker.recovering = await amqp.connect(nodes.current, {
       noDelay: true, // Nagle would hold small publishes and confirms back by up to 40 ms
+      // A node that is gone without a word (a hung host, a dropped route) never refuses: without a deadline on connecting
+      // (idle time until the connection is open; amqplib clears it then) the attempt would hang and no other node be tried.
+      // RabbitMQ gives a client the same 10 s to finish the handshake.
+      timeout: CONNECT_TIMEOUT_MS,
       clientProperties: { connection_name: options.logger.bindings().service as string },
       recovery: {
         initialDelay: 100,
@@ -40,15 +107,18 @@ export class Broker {
         setup: (connection: ChannelModel) => broker.setup(connection),
       },
     });
+    // Both are emitted before amqplib schedules the next attempt, so that attempt already goes to the next node.
     broker.recovering.on('disconnect', (error: Error) => {
       broker.connection = undefined;
       for (const attachment of broker.attachments) attachment.detach?.();
-      broker.logger.warn({ err: error.message }, 'broker connection lost; recovering');
+      broker.logger.warn({ node: nodes.name, err: error.message }, 'broker connection lost; recovering');
+      nodes.next();
     });
+    broker.recovering.on('connect-failed', () => nodes.next());
     broker.recovering.on('reconnect-scheduled', ({ attempt, delay, error }) =>
-      broker.logger.warn({ attempt, delay, err: error.message }, 'broker reconnect scheduled'),
+      broker.logger.warn({ attempt, delay, node: nodes.name, err: error.message }, 'broker reconnect scheduled'),
     );
-    broker.recovering.on('connect', () => broker.logger.info('broker connected'));
+    broker.recovering.on('connect', () => broker.logger.info({ node: nodes.name }, 'broker connected'));
     broker.recovering.on('error', (error: Error) => broker.logger.warn({ err: error.message }, 'broker connection error'));
     try {
       await broker.recovering.waitForConnect();

@@ -13,8 +13,11 @@ export type PublishOutcome = { ok: true } | { ok: false; error: string; unroutab
 
 interface Pending {
   messageId: string;
+  channel: ConfirmChannel;
   settle(outcome: PublishOutcome): void;
 }
+
+const REFUSED = 'broker refused the message';
 
 /**
  * Publishes on a ConfirmChannel with many confirms in flight and reports, per message,
@@ -22,9 +25,16 @@ interface Pending {
  * not returned as unroutable (every publish is `mandatory`); a confirm that does not come
  * within the deadline, or a channel that closes first, fails it explicitly so the caller
  * can keep the row and try again.
+ *
+ * A nacked batch gets a new channel for the next one. On a RabbitMQ cluster (3.10 here), a
+ * channel that first published to a quorum queue while the queue was electing a new leader
+ * keeps being nacked for that queue long after the election, while a new channel on the same
+ * connection is confirmed at once. amqplib's recovery only replaces channels with their
+ * connection, so this one replacement is done here.
  */
 export class ConfirmPublisher implements BrokerAttachment {
   private channel: ConfirmChannel | undefined;
+  private connection: ChannelModel | undefined;
   private readonly pending = new Set<Pending>();
   private readonly returned = new Set<string>();
   private readonly readyWaiters: (() => void)[] = [];
@@ -41,6 +51,11 @@ export class ConfirmPublisher implements BrokerAttachment {
   }
 
   async attach(connection: ChannelModel): Promise<void> {
+    this.connection = connection;
+    await this.open(connection);
+  }
+
+  private async open(connection: ChannelModel): Promise<void> {
     const channel = await connection.createConfirmChannel();
     // A basic.return always precedes the confirm of the same message, so the confirm callback can look it up.
     channel.on('return', (message) => {
@@ -50,7 +65,7 @@ export class ConfirmPublisher implements BrokerAttachment {
     channel.on('error', () => {});
     channel.on('close', () => {
       if (this.channel === channel) this.channel = undefined;
-      this.failAll('channel closed before the broker confirmed');
+      this.failAll('channel closed before the broker confirmed', channel);
     });
     this.channel = channel;
     for (const resolve of this.readyWaiters.splice(0)) resolve();
@@ -58,6 +73,7 @@ export class ConfirmPublisher implements BrokerAttachment {
 
   detach(): void {
     this.channel = undefined;
+    this.connection = undefined;
     this.failAll('connection lost before the broker confirmed');
   }
 
@@ -72,6 +88,7 @@ export class ConfirmPublisher implements BrokerAttachment {
         new Promise<PublishOutcome>((resolve) => {
           const entry: Pending = {
             messageId: message.options.messageId,
+            channel,
             settle: (outcome) => {
               if (!this.pending.delete(entry)) return;
               resolve(outcome);
@@ -82,7 +99,7 @@ export class ConfirmPublisher implements BrokerAttachment {
           try {
             channel.publish(message.exchange, message.routingKey, message.body, { ...message.options, mandatory: true }, (error) => {
               const wasReturned = this.returned.delete(entry.messageId);
-              if (error) entry.settle({ ok: false, error: `broker refused the message: ${String(error.message ?? error)}` });
+              if (error) entry.settle({ ok: false, error: `${REFUSED}: ${String(error.message ?? error)}` });
               else if (wasReturned) entry.settle({ ok: false, error: `unroutable: no queue is bound to ${message.routingKey}`, unroutable: true });
               else entry.settle({ ok: true });
             });
@@ -94,11 +111,26 @@ export class ConfirmPublisher implements BrokerAttachment {
     const deadline = setTimeout(() => {
       for (const entry of batch) entry.settle({ ok: false, error: `no confirm within ${this.confirmTimeoutMs} ms` });
     }, this.confirmTimeoutMs);
+    let settled: PublishOutcome[];
     try {
-      return await Promise.all(outcomes);
+      settled = await Promise.all(outcomes);
     } finally {
       clearTimeout(deadline);
     }
+    if (settled.some((outcome) => !outcome.ok && outcome.error.startsWith(REFUSED))) await this.renew(channel);
+    return settled;
+  }
+
+  /** Replaces a channel the broker nacked on (see the class comment); the old one closes once its confirms are in. */
+  private async renew(nacked: ConfirmChannel): Promise<void> {
+    const connection = this.connection;
+    if (this.channel !== nacked || !connection) return; // already replaced, or the connection is gone (recovery opens a new one)
+    try {
+      await this.open(connection);
+    } catch {
+      return; // the connection is going down: its recovery attaches a new channel
+    }
+    void nacked.waitForConfirms().catch(() => {}).finally(() => void nacked.close().catch(() => {}));
   }
 
   async close(): Promise<void> {
@@ -108,7 +140,8 @@ export class ConfirmPublisher implements BrokerAttachment {
     this.failAll('publisher closed');
   }
 
-  private failAll(error: string): void {
-    for (const entry of [...this.pending]) entry.settle({ ok: false, error });
+  /** Fails what waits for a confirm: on `channel` only, or on every channel. */
+  private failAll(error: string, channel?: ConfirmChannel): void {
+    for (const entry of [...this.pending]) if (!channel || entry.channel === channel) entry.settle({ ok: false, error });
   }
 }

@@ -10,6 +10,8 @@ export interface ServiceTopology {
   bindings: string[];
   /** Deliveries of one message from the main queue before the broker dead-letters it (x-delivery-limit). */
   deliveryLimit: number;
+  /** Replicas each quorum queue gets when first declared; 0 leaves it to the broker (its `quorum_cluster_size`, 3 by default). */
+  quorumInitialGroupSize: number;
 }
 
 /** RabbitMQ 4's own default for quorum queues, kept when no limit is given so 3.x and 4.x behave alike. */
@@ -22,6 +24,7 @@ export function serviceTopology(options: {
   consumes: readonly EventType[];
   retryDelaysMs: readonly number[];
   deliveryLimit?: number;
+  quorumInitialGroupSize?: number;
 }): ServiceTopology {
   const queue = `${options.queuePrefix}${options.service}`;
   return {
@@ -32,7 +35,17 @@ export function serviceTopology(options: {
     retryQueues: [...new Set(options.retryDelaysMs)].map((delayMs) => ({ delayMs, name: `${queue}.retry.${delayMs}ms` })),
     bindings: [...new Set(options.consumes.map(routingKeyOf))],
     deliveryLimit: options.deliveryLimit ?? DEFAULT_DELIVERY_LIMIT,
+    quorumInitialGroupSize: options.quorumInitialGroupSize ?? 0,
   };
+}
+
+/**
+ * A quorum queue's type and, when set, its replica count. Only sent when set: the broker refuses
+ * (406) to redeclare an existing queue with a group size it was not created with, so turning
+ * it on for a deployment whose queues exist needs new queues (or `rabbitmq-queues grow`).
+ */
+function quorum(service: ServiceTopology): Record<string, unknown> {
+  return { 'x-queue-type': 'quorum', ...(service.quorumInitialGroupSize > 0 ? { 'x-quorum-initial-group-size': service.quorumInitialGroupSize } : {}) };
 }
 
 /**
@@ -59,9 +72,9 @@ export async function declareTopology(connection: ChannelModel, exchange: string
     await channel.assertExchange(exchange, 'topic', { durable: true });
     if (!service) return;
     // The dead-letter queue first: the main queue's dead letters have somewhere to go from its first message.
-    await declareQueue(channel, service.deadLetterQueue, { 'x-queue-type': 'quorum' });
+    await declareQueue(channel, service.deadLetterQueue, quorum(service));
     await declareQueue(channel, service.queue, {
-      'x-queue-type': 'quorum',
+      ...quorum(service),
       'x-delivery-limit': service.deliveryLimit,
       'x-dead-letter-exchange': '',
       'x-dead-letter-routing-key': service.deadLetterQueue,
@@ -71,7 +84,7 @@ export async function declareTopology(connection: ChannelModel, exchange: string
     for (const key of service.bindings) await channel.bindQueue(service.queue, service.exchange, key);
     for (const retry of service.retryQueues) {
       await declareQueue(channel, retry.name, {
-        'x-queue-type': 'quorum',
+        ...quorum(service),
         'x-message-ttl': retry.delayMs,
         'x-dead-letter-exchange': '',
         'x-dead-letter-routing-key': service.queue,

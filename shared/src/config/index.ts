@@ -1,2 +1,2 @@
 export { ConfigError, loadConfig } from './load-config.ts';
-export { checkMessagingSettings, messagingSettings, retryDelays, type MessagingSettings, type ServiceName } from './messaging-settings.ts';
+export { brokerUrls, checkMessagingSettings, messagingSettings, retryDelays, type MessagingSettings, type ServiceName } from './messaging-settings.ts';

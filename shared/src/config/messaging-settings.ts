@@ -21,7 +21,18 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
       description: "a PostgreSQL URL such as postgres://user:password@host:5432/database (this service's own database)",
     }),
     DATABASE_POOL_SIZE: int(10, 1, 'a pool size from 1 to 200', 200),
-    RABBITMQ_URL: Type.String({ default: 'amqp://guest:guest@127.0.0.1:5672', pattern: '^amqps?://', description: 'an AMQP URL such as amqp://user:password@host:5672' }),
+    // A list in the one variable (not RABBITMQ_URLS) so every deployment that sets RABBITMQ_URL today keeps working unchanged.
+    RABBITMQ_URL: Type.String({
+      default: 'amqp://guest:guest@127.0.0.1:5672',
+      pattern: '^\\s*amqps?://[^,\\s]+(\\s*,\\s*amqps?://[^,\\s]+)*\\s*$',
+      description: 'an AMQP URL such as amqp://user:password@host:5672, or the nodes of one cluster separated by commas',
+    }),
+    QUORUM_INITIAL_GROUP_SIZE: int(
+      0,
+      0,
+      "replicas each new quorum queue gets, such as 3 for a three-node cluster, or 0 for the broker's default (3 on RabbitMQ 3.10 and 4)",
+      99,
+    ),
     ORDER_EXCHANGE: Type.String({ default: 'order.topic', minLength: 1, maxLength: 200, description: 'the name of the topic exchange all saga events travel on' }),
     QUEUE_PREFIX: Type.String({ default: 'checkout.', maxLength: 100, description: "a prefix for this deployment's queue names, such as checkout." }),
     PORT: int(defaultPort, 0, 'a TCP port from 0 to 65535', 65535),
@@ -54,6 +65,14 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
 }
 
 export type MessagingSettings = Static<ReturnType<typeof Type.Object<ReturnType<typeof messagingSettings>>>>;
+
+/** The addresses in RABBITMQ_URL, in the order given: one, or several nodes of one cluster. */
+export function brokerUrls(setting: string): string[] {
+  return setting
+    .split(',')
+    .map((url) => url.trim())
+    .filter((url) => url !== '');
+}
 
 /** The delay before retry n (1-based): RETRY_BASE_DELAY_MS doubled for each further attempt. */
 export function retryDelays(settings: Pick<MessagingSettings, 'MAX_DELIVERY_ATTEMPTS' | 'RETRY_BASE_DELAY_MS'>): number[] {

@@ -4,7 +4,7 @@ import { Broker } from '../broker/broker.ts';
 import { ConfirmPublisher } from '../broker/confirm-publisher.ts';
 import { QueueDepth } from '../broker/queue-depth.ts';
 import { declareTopology, serviceTopology, type ServiceTopology } from '../broker/topology.ts';
-import { retryDelays, type MessagingSettings, type ServiceName } from '../config/messaging-settings.ts';
+import { brokerUrls, retryDelays, type MessagingSettings, type ServiceName } from '../config/messaging-settings.ts';
 import { Consumer } from '../consumer/consumer.ts';
 import type { EventHandler } from '../consumer/handler.ts';
 import type { EventType } from '../contracts/events.ts';
@@ -108,6 +108,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         consumes: handlers.map((handler) => handler.event),
         retryDelaysMs: retryDelays(config),
         deliveryLimit: config.QUEUE_DELIVERY_LIMIT,
+        quorumInitialGroupSize: config.QUORUM_INITIAL_GROUP_SIZE,
       })
     : undefined;
   const consumer = topology
@@ -126,7 +127,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       })
     : undefined;
 
-  const broker = await Broker.connect(config.RABBITMQ_URL, {
+  const broker = await Broker.connect(brokerUrls(config.RABBITMQ_URL), {
     logger,
     topology: (connection) => declareTopology(connection, config.ORDER_EXCHANGE, topology),
   });

@@ -14,7 +14,7 @@ import { waitFor } from '@checkout-saga/shared/testing';
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));
 /** Output kept per service: the tail is what explains a failure. */
 const OUTPUT_LIMIT = 256 * 1024;
-const START_TIMEOUT_MS = 60_000;
+const START_TIMEOUT_MS = 120_000; // six processes and a three-node cluster starting side by side on two busy cores have taken over 60 s
 const EXIT_TIMEOUT_MS = 20_000;
 
 const live = new Set<ChildProcess>();

@@ -36,7 +36,7 @@ export async function runScenario(label: string, options: FaultSystemOptions, bo
     console.log(`[faults ${label}] timeline: ${events}`);
   } catch (error) {
     console.error(`[faults ${label}] timeline: ${events}`);
-    const said = Object.values(system.services).map((service) => `===== ${service.name} (last ${PRINTED_TAIL} characters)\n${service.output().slice(-PRINTED_TAIL)}`);
+    const said = [...Object.values(system.services), ...system.replicas].map((service) => `===== ${service.name} on ${service.port} (last ${PRINTED_TAIL} characters)\n${service.output().slice(-PRINTED_TAIL)}`);
     console.error(`[faults ${label}] FAILED; what the services said:\n${said.join('\n')}`);
     throw error;
   } finally {

@@ -12,6 +12,7 @@ import type { OrderTables } from '@checkout-saga/order';
 import type { PaymentTables } from '@checkout-saga/payment';
 import { seedProducts, type InventoryTables } from '@checkout-saga/inventory';
 import { stockLevels, type Stock } from '../../support/invariants.ts';
+import type { RabbitCluster } from './cluster.ts';
 import { freePort, ServiceProcess } from './processes.ts';
 
 export const services = ['order', 'payment', 'inventory', 'notification'] as const satisfies readonly ServiceName[];
@@ -44,6 +45,13 @@ export interface FaultSystemOptions {
   payment?: Record<string, string>;
   inventory?: Record<string, string>;
   notification?: Record<string, string>;
+  /**
+   * Run on this RabbitMQ cluster instead of the machine's node: every service gets all its
+   * nodes in RABBITMQ_URL and connects to them directly (no broker proxies).
+   */
+  cluster?: RabbitCluster;
+  /** Processes per service (default 1): the extra ones share the first one's database and queue. */
+  instances?: Partial<Record<ServiceName, number>>;
 }
 
 export interface FaultSystem {
@@ -60,7 +68,10 @@ export interface FaultSystem {
   /** Stock right after seeding, before any order. */
   initialStock: Stock;
   services: Record<ServiceName, ServiceProcess>;
+  /** The further instances of a service (options.instances), beside `services`. */
+  replicas: ServiceProcess[];
   databaseProxies: Record<DatabaseService, TcpProxy>;
+  /** Empty on a cluster (options.cluster): the services talk to its nodes directly. */
   brokerProxies: Record<ServiceName, TcpProxy>;
   /** Every queue the services declare: main, retry and dead-letter queues. */
   queues(service: ServiceName): { main: string; retries: string[]; deadLetters: string };
@@ -92,7 +103,8 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
     const main = `${names.queuePrefix}${service}`;
     return { main, retries: [...new Set(retrySchedule)].map((delay) => `${main}.retry.${delay}ms`), deadLetters: `${main}.dlq` };
   };
-  cleanups.push(() =>
+  // A cluster's broker objects go with the cluster.
+  if (!options.cluster) cleanups.push(() =>
     deleteBrokerObjects(servers.amqpUrl, {
       exchanges: [names.exchange],
       queues: services.flatMap((service) => {
@@ -103,6 +115,7 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
   );
 
   const children = {} as Record<ServiceName, ServiceProcess>;
+  const replicas: ServiceProcess[] = [];
   try {
     // Created and migrated side by side: each is mostly waiting on the server.
     const databases = {} as Record<DatabaseService, TestDatabase>;
@@ -137,7 +150,7 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
       databaseProxies[service] = proxy;
     }
     const brokerProxies = {} as Record<ServiceName, TcpProxy>;
-    for (const service of services) {
+    for (const service of options.cluster ? [] : services) {
       const proxy = await startTcpProxy(target(broker, 5672));
       cleanups.push(() => proxy.close());
       brokerProxies[service] = proxy;
@@ -146,7 +159,7 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
     for (const service of services) {
       const env: Record<string, string> = {
         ...commonSettings,
-        RABBITMQ_URL: brokerProxies[service].url(servers.amqpUrl),
+        RABBITMQ_URL: options.cluster ? options.cluster.rabbitmqUrl : brokerProxies[service].url(servers.amqpUrl),
         ORDER_EXCHANGE: names.exchange,
         QUEUE_PREFIX: names.queuePrefix,
         ...(service === 'notification' ? {} : { DATABASE_URL: databaseProxies[service].url(databases[service].url) }),
@@ -158,14 +171,19 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
       // Children are killed before the proxies close and the databases drop (cleanups run in reverse).
       cleanups.push(() => child.stop());
       children[service] = child;
+      for (let extra = 1; extra < (options.instances?.[service] ?? 1); extra++) {
+        const replica = new ServiceProcess(service, await freePort(), env);
+        cleanups.push(() => replica.stop());
+        replicas.push(replica);
+      }
     }
     // Side by side: a service's first start is mostly module loading. The stream starts only once all four are ready, so no
     // event is published before the queue that takes it exists.
-    await Promise.all(services.map((service) => children[service].start()));
+    await Promise.all([...services.map((service) => children[service].start()), ...replicas.map((replica) => replica.start())]);
 
     return {
       label,
-      amqpUrl: servers.amqpUrl,
+      amqpUrl: options.cluster ? options.cluster.nodes[0]!.url : servers.amqpUrl,
       exchange: names.exchange,
       queuePrefix: names.queuePrefix,
       orderUrl: children.order.url,
@@ -174,15 +192,16 @@ export async function startFaultSystem(label: string, options: FaultSystemOption
       inventoryDb: handles.inventory.db,
       initialStock,
       services: children,
+      replicas,
       databaseProxies,
       brokerProxies,
       queues: queueNames,
-      output: () => services.map((service) => children[service].output()).join('\n'),
+      output: () => [...services.map((service) => children[service]), ...replicas].map((child) => child.output()).join('\n'),
       stop,
     };
   } catch (error) {
     // Print what the children said before they are killed: it usually explains a failed start.
-    const said = Object.values(children).map((child) => child.output()).join('\n');
+    const said = [...Object.values(children), ...replicas].map((child) => child.output()).join('\n');
     console.error(`[faults ${label}] start failed: ${(error as Error).message}\n${said}`);
     await stop();
     throw error;

@@ -238,9 +238,10 @@ export async function judge(system: FaultSystem, scenario: string, streams: read
   const failedAttempts = streams.reduce((sum, stream) => sum + stream.failedAttempts(), 0);
   const findings = [...(options.findings ?? [])];
   // A service that died on its own is a bug whatever else the verdict says.
-  for (const service of services) {
-    for (const crash of system.services[service].crashes()) {
-      findings.unshift(`BUG: ${service} exited on its own (code ${crash.code}) at ${crash.at}, nobody killed it; its last output:\n${crash.tail}`);
+  const processes = [...services.map((service) => system.services[service]), ...system.replicas];
+  for (const child of processes) {
+    for (const crash of child.crashes()) {
+      findings.unshift(`BUG: ${child.name} (port ${child.port}) exited on its own (code ${crash.code}) at ${crash.at}, nobody killed it; its last output:\n${crash.tail}`);
     }
   }
 
@@ -250,7 +251,7 @@ export async function judge(system: FaultSystem, scenario: string, streams: read
     `[faults] ${scenario}: ${rows.length} orders (${accepted.length}/${placed.length} accepted, ${failedAttempts} failed HTTP attempts), ` +
     `${confirmed} confirmed, cancelled: ${cancelledText}; violations ${violations.length}, stuck ${stuck}, unpublished ${unpublished}, ` +
     `dead letters ${deadLetters.length}${deadLetters.length ? ` (${deadLetters.map((letter) => `${letter.service}:${letter.type || 'invalid'}`).join(', ')})` : ''}, ` +
-    `crashes ${services.reduce((sum, service) => sum + system.services[service].crashes().length, 0)}, other problems ${problems}; e2e p50 ${percentile(latencies, 50)} ms p95 ${percentile(latencies, 95)} ms max ${percentile(latencies, 100)} ms; ` +
+    `crashes ${processes.reduce((sum, child) => sum + child.crashes().length, 0)}, other problems ${problems}; e2e p50 ${percentile(latencies, 50)} ms p95 ${percentile(latencies, 95)} ms max ${percentile(latencies, 100)} ms; ` +
     `settled ${settled ? `in ${(settleMs / 1000).toFixed(1)} s` : 'NOT within the deadline'}`;
   console.log(line);
 
