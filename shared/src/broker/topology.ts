@@ -49,6 +49,15 @@ function quorum(service: ServiceTopology): Record<string, unknown> {
 }
 
 /**
+ * Dead-letters straight to `queue` through the default exchange, at least once: the message
+ * stays in its queue until `queue` has confirmed it, which RabbitMQ allows only with
+ * `reject-publish` overflow (it matters only with a length limit; there is none).
+ */
+function deadLetterTo(queue: string): Record<string, unknown> {
+  return { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue, 'x-dead-letter-strategy': 'at-least-once', 'x-overflow': 'reject-publish' };
+}
+
+/**
  * Declares the exchange and, for a consuming service, its quorum queue with bindings, one
  * delay queue per retry step and the dead-letter queue. A delay queue holds a message for
  * its TTL, then dead-letters it through the default exchange straight back to the service's
@@ -76,20 +85,14 @@ export async function declareTopology(connection: ChannelModel, exchange: string
     await declareQueue(channel, service.queue, {
       ...quorum(service),
       'x-delivery-limit': service.deliveryLimit,
-      'x-dead-letter-exchange': '',
-      'x-dead-letter-routing-key': service.deadLetterQueue,
-      'x-dead-letter-strategy': 'at-least-once',
-      'x-overflow': 'reject-publish',
+      ...deadLetterTo(service.deadLetterQueue),
     });
     for (const key of service.bindings) await channel.bindQueue(service.queue, service.exchange, key);
     for (const retry of service.retryQueues) {
       await declareQueue(channel, retry.name, {
         ...quorum(service),
         'x-message-ttl': retry.delayMs,
-        'x-dead-letter-exchange': '',
-        'x-dead-letter-routing-key': service.queue,
-        'x-dead-letter-strategy': 'at-least-once',
-        'x-overflow': 'reject-publish',
+        ...deadLetterTo(service.queue),
       });
     }
   } finally {
