@@ -30,7 +30,7 @@ export function createMetrics(service: string) {
     }),
     messages: new Counter({
       name: 'messages_total',
-      help: 'Messages consumed, by handler and outcome (handled, duplicate, retried, dead_lettered)',
+      help: 'Messages consumed, by handler and outcome (handled, duplicate, retried, dead_lettered, requeued)',
       labelNames: ['handler', 'outcome'] as const,
       registers,
     }),
