@@ -17,6 +17,7 @@ import {
   createDatabase,
   declareTopology,
   Headers,
+  InfrastructureFailure,
   newEvent,
   on,
   Outbox,
@@ -32,6 +33,9 @@ import { Cleanup, createMessagingDatabase, orderCreated, rawPublisher, silentLog
 const HANDLER = 'test.always-fails';
 // Delays of 100, 200 and 400 ms: short, yet far enough apart that scheduling noise on a busy machine cannot reorder the gaps.
 const settings = testSettings({ RETRY_BASE_DELAY_MS: '100', MAX_DELIVERY_ATTEMPTS: '4' });
+
+/** Failures of the outage case: more than MAX_DELIVERY_ATTEMPTS, and past the longest delay. */
+const OUTAGE_FAILURES = 5;
 
 const cleanup = new Cleanup();
 let servers: TestServers;
@@ -77,6 +81,10 @@ beforeAll(async () => {
       on('OrderCreated', HANDLER, async ({ event }) => {
         handlerCalls.set(event.eventId, [...(handlerCalls.get(event.eventId) ?? []), performance.now()]);
         if (event.payload.customerEmail.startsWith('unknown')) throw new PermanentFailure(`no customer ${event.payload.customerEmail}`);
+        if (event.payload.customerEmail.startsWith('outage')) {
+          if (handlerCalls.get(event.eventId)!.length <= OUTAGE_FAILURES) throw new InfrastructureFailure(`mail server unreachable for ${event.eventId}`);
+          return;
+        }
         throw new Error(`card processor unavailable for ${event.eventId}`);
       }),
     ],
@@ -145,6 +153,27 @@ describe('a handler that keeps failing', () => {
     });
     // Retried copies carried the last error along.
     expect(copies[3]!.properties.headers?.[Headers.lastError]).toBe(`Error: card processor unavailable for ${event.eventId}`);
+  });
+});
+
+describe('a handler whose dependency is down', () => {
+  test('waits out the outage with a growing delay, capped at the longest, without spending an attempt', async () => {
+    const created = orderCreated();
+    const event = { ...created, payload: { ...created.payload, customerEmail: 'outage@example.com' } };
+    await publisher.publishEvent(topology.exchange, event);
+
+    const calls = await waitFor(() => (handlerCalls.get(event.eventId)?.length === OUTAGE_FAILURES + 1 ? handlerCalls.get(event.eventId) : undefined), {
+      message: `the handler called ${OUTAGE_FAILURES + 1} times for ${event.eventId}`,
+    });
+    // Every copy is still on its first attempt: an outage is nobody's fault in the message.
+    expect(deliveriesOf(event.eventId).map((message) => message.properties.headers?.[Headers.attempt] ?? 1)).toEqual(Array(OUTAGE_FAILURES + 1).fill(1));
+    const gaps = calls.slice(1).map((at, index) => at - calls[index]!);
+    // 100, 200, 400, then 400 again: each outage in a row waits the next step of the schedule, up to its longest.
+    const expected = [100, 200, 400, 400, 400];
+    expected.forEach((delay, index) => expect(gaps[index], `gap before call ${index + 2}`).toBeGreaterThanOrEqual(delay));
+    expect(gaps[1]).toBeGreaterThan(gaps[0]!);
+    expect(gaps[2]).toBeGreaterThan(gaps[1]!);
+    await waitFor(async () => (await inspector.checkQueue(topology.deadLetterQueue)).messageCount === 0 && !deadLetters.has(event.eventId), { message: 'nothing dead-lettered' });
   });
 });
 

@@ -24,6 +24,8 @@ export const Headers = {
   handler: 'x-failed-handler',
   firstFailedAt: 'x-first-failed-at',
   deadLetteredAt: 'x-dead-lettered-at',
+  /** Outage failures in a row: each waits the next step of the retry schedule, spending no attempt. */
+  outages: 'x-outages',
   routingKey: 'x-original-routing-key',
   exchange: 'x-original-exchange',
   /** Tells this process which of its copies the broker returned as unroutable; rewritten on every copy. */
@@ -357,16 +359,22 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const reason = describeError(error);
     const kind = classifyFailure(error);
     const { retryQueues } = this.options.topology;
-    // An outage is nobody's fault in the message: it comes back after the current step's delay without spending an attempt.
-    const nextAttempt = kind === 'infrastructure' ? attempt : attempt + 1;
+    // An outage is nobody's fault in the message: it comes back without spending an attempt. Each outage
+    // failure in a row waits the next step of the schedule (up to its longest), so a dependency that is
+    // down is not hammered by every waiting message at the first step's pace; a handler failure starts over.
+    const outage = kind === 'infrastructure';
+    const outages = outage ? outagesOf(message) + 1 : 0;
+    const nextAttempt = outage ? attempt : attempt + 1;
     if (kind === 'permanent' || nextAttempt > this.options.maxAttempts || retryQueues.length === 0) {
       return this.deadLetter(channel, message, reason, attempt, handler);
     }
-    const retry = retryQueues[Math.min(nextAttempt - 2, retryQueues.length - 1)] ?? retryQueues[0]!;
-    log.warn({ handler, attempt, delayMs: retry.delayMs, err: reason, kind }, 'handler failed; retrying later');
+    const step = outage ? Math.max(attempt - 2, 0) + outages - 1 : nextAttempt - 2;
+    const retry = retryQueues[Math.min(step, retryQueues.length - 1)]!;
+    log.warn({ handler, attempt, delayMs: retry.delayMs, err: reason, kind, ...(outage ? { outages } : {}) }, 'handler failed; retrying later');
     const sent = await this.republish(channel, retry.name, message, {
       [Headers.attempt]: nextAttempt,
       [Headers.lastError]: reason,
+      ...(outage ? { [Headers.outages]: outages } : {}),
     });
     if (sent === 'confirmed') {
       this.options.metrics?.messages.inc({ handler, outcome: 'retried' });
@@ -445,6 +453,12 @@ class ClaimedBefore extends Error {
   constructor() {
     super('a delivery in the transaction was applied before');
   }
+}
+
+/** Outage failures in a row so far; anything but a whole number from 0 up counts as none. */
+function outagesOf(message: ConsumeMessage): number {
+  const value = Number(message.properties.headers?.[Headers.outages] ?? 0);
+  return Number.isSafeInteger(value) && value >= 0 ? value : 0;
 }
 
 /** The kit's attempt count; anything but a whole number from 1 up (a foreign or hostile header) counts as the first attempt. */
