@@ -15,6 +15,8 @@ export interface SelectiveSmtp {
   messageIds(): string[];
   /** Recipients refused so far (one per attempt). */
   refused(): string[];
+  /** SMTP connections open now: 0 once a cut link's connections have closed, so no send can still complete. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function startSelectiveSmtp(isPoison: (recipient: string) => boolea
     accepted: () => accepted,
     messageIds: () => [...messageIds],
     refused: () => [...refused],
+    openConnections: () => server.connections.size,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }
