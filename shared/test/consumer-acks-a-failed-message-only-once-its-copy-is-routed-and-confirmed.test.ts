@@ -11,7 +11,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { Broker, Consumer, createDatabase, createMetrics, declareTopology, Headers, on, Outbox, retryDelays, serviceTopology, type MessagingTables, type ServiceTopology } from '../src/index.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, orderCreated, rawPublisher, testSettings, type RawPublisher } from './support/harness.ts';
+import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, testSettings, type RawPublisher } from './support/harness.ts';
 
 const settings = testSettings({ RETRY_BASE_DELAY_MS: '100', MAX_DELIVERY_ATTEMPTS: '3' });
 const cleanup = new Cleanup();
@@ -58,9 +58,7 @@ beforeAll(async () => {
 
   publisher = await rawPublisher(servers.amqpUrl);
   cleanup.defer(() => publisher.close());
-  const connection = await amqp.connect(servers.amqpUrl);
-  cleanup.defer(() => connection.close());
-  inspector = await connection.createChannel();
+  inspector = await inspectorChannel(servers.amqpUrl, cleanup);
 });
 
 afterAll(() => cleanup.run());

@@ -11,7 +11,7 @@ import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { retryDelays, serviceTopology, type ServiceTopology } from '../src/index.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, orderCreated, rawPublisher, testPool, testSettings, type RawPublisher } from './support/harness.ts';
+import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, testPool, testSettings, type RawPublisher } from './support/harness.ts';
 import { startFixture } from './support/processes.ts';
 
 const LIMIT = 2;
@@ -49,9 +49,7 @@ beforeAll(async () => {
   cleanup.defer(() => deleteTopology(servers.amqpUrl, topology));
   publisher = await rawPublisher(servers.amqpUrl);
   cleanup.defer(() => publisher.close());
-  const connection = await amqp.connect(servers.amqpUrl);
-  cleanup.defer(() => connection.close());
-  inspector = await connection.createChannel();
+  inspector = await inspectorChannel(servers.amqpUrl, cleanup);
 });
 
 afterAll(() => cleanup.run());

@@ -28,7 +28,7 @@ import {
   type ServiceTopology,
 } from '../src/index.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, orderCreated, rawPublisher, silentLogger, testSettings, type RawPublisher } from './support/harness.ts';
+import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, silentLogger, testSettings, type RawPublisher } from './support/harness.ts';
 
 const HANDLER = 'test.always-fails';
 // Delays of 100, 200 and 400 ms: short, yet far enough apart that scheduling noise on a busy machine cannot reorder the gaps.
@@ -101,9 +101,7 @@ beforeAll(async () => {
 
   publisher = await rawPublisher(servers.amqpUrl);
   cleanup.defer(() => publisher.close());
-  const connection = await amqp.connect(servers.amqpUrl);
-  cleanup.defer(() => connection.close());
-  inspector = await connection.createChannel();
+  inspector = await inspectorChannel(servers.amqpUrl, cleanup);
 });
 
 afterAll(() => cleanup.run());

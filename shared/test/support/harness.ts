@@ -222,6 +222,13 @@ export async function metricValue(serviceUrl: string, name: string, labels: Reco
 }
 
 /** Cleanup steps run last-in first-out; every step runs even if an earlier one failed, and failures are reported together. */
+/** A plain channel for a test to look into queues with (checkQueue, get, deleteQueue); closed by `cleanup`. */
+export async function inspectorChannel(amqpUrl: string, cleanup: Cleanup): Promise<amqp.Channel> {
+  const connection = await amqp.connect(amqpUrl);
+  cleanup.defer(() => connection.close());
+  return connection.createChannel();
+}
+
 export class Cleanup {
   private readonly steps: (() => Promise<unknown> | unknown)[] = [];
 
