@@ -22,14 +22,14 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHttpApp, createLogger } from '@checkout-saga/shared';
 import { waitFor } from '@checkout-saga/shared/testing';
-import { HistoryCursor, resumePointOf, tailOf } from '../services/order/src/dashboard/history-cursor.ts';
-import { NOT_BUILT_MESSAGE, pageRoot, pageRoutes } from '../services/order/src/dashboard/page.ts';
-import { dashboardSettings } from '../services/order/src/dashboard/routes.ts';
-import type { DashboardState, SagaStep } from '../services/order/src/dashboard/wire.ts';
+import { startSystem, type System } from '../../test/support/system.ts';
+import { HistoryCursor, resumePointOf, tailOf } from '../src/history-cursor.ts';
+import { NOT_BUILT_MESSAGE, pageRoot, pageRoutes } from '../src/page.ts';
+import { pageSettings } from '../src/routes.ts';
+import type { DashboardState, SagaStep } from '../src/wire.ts';
 import { browserForTests } from './support/browser.ts';
-import { startSystem, type System } from './support/system.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const outputDir = join(root, 'test-output');
 
 // ---- the history cursor, on its own ---------------------------------------------------------
@@ -73,12 +73,12 @@ describe('HistoryCursor', () => {
   });
 
   test('the slow-payment scenario says what it needs when the order service cannot know it works', () => {
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: undefined }).slowPayment).toMatchObject({
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: undefined }).slowPayment).toMatchObject({
       available: false,
       reason: expect.stringContaining('DASHBOARD_PAYMENT_PROCESSING_MS'),
     });
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: 0 }).slowPayment.available).toBe(false);
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 3000, DASHBOARD_PAYMENT_PROCESSING_MS: 5000 }).slowPayment.available).toBe(true);
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: 0 }).slowPayment.available).toBe(false);
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 3000, DASHBOARD_PAYMENT_PROCESSING_MS: 5000 }).slowPayment.available).toBe(true);
   });
 });
 
