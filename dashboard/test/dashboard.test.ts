@@ -237,6 +237,24 @@ describe('GET /dashboard/events', () => {
     expect(again.steps().filter((step) => step.sagaId === later.sagaId).map((step) => step.id)).toEqual(await historyIds(later.sagaId));
   });
 
+  test("streams, live, the sagas another order instance commits on the same database", async () => {
+    const other = await system.startOrderInstance();
+    try {
+      const [newest] = await system.orderDb.selectFrom('saga_history').select((eb) => eb.fn.max('id').as('id')).execute();
+      const stream = await openStream('/dashboard/events', { 'last-event-id': String(newest?.id ?? 0) });
+      const response = await fetch(`${other.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(happyOrder('other-instance@example.com')) });
+      expect(response.status).toBe(202);
+      const placed = (await response.json()) as { orderId: string; sagaId: string };
+      await waitFor(() => stream.steps().some((step) => step.sagaId === placed.sagaId && step.type === 'OrderConfirmed'), {
+        message: "the first instance to stream the other instance's order up to OrderConfirmed",
+      });
+      await stream.close();
+      expect(stream.steps().filter((step) => step.sagaId === placed.sagaId).map((step) => step.id)).toEqual(await historyIds(placed.sagaId));
+    } finally {
+      await other.stop();
+    }
+  });
+
   test('GET /dashboard/state: orders, catalogue, counters and where to resume', async () => {
     const state = (await (await fetch(`${system.orderUrl}/dashboard/state`)).json()) as DashboardState;
     expect(state.resumeFrom).toBeGreaterThan(0);
