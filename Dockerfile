@@ -23,6 +23,7 @@ COPY services/order/package.json services/order/
 COPY services/payment/package.json services/payment/
 COPY services/inventory/package.json services/inventory/
 COPY services/notification/package.json services/notification/
+COPY dashboard/package.json dashboard/
 RUN --mount=type=cache,target=/root/.npm \
     --mount=type=secret,id=npm_ca \
     if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi \
@@ -48,6 +49,7 @@ COPY services/order/package.json services/order/
 COPY services/payment/package.json services/payment/
 COPY services/inventory/package.json services/inventory/
 COPY services/notification/package.json services/notification/
+COPY dashboard/package.json dashboard/
 # --ignore-scripts: no production dependency has an install script, so none may run here.
 RUN --mount=type=cache,target=/root/.npm \
     --mount=type=secret,id=npm_ca \
@@ -56,7 +58,7 @@ RUN --mount=type=cache,target=/root/.npm \
 COPY database/migrations database/migrations
 COPY --from=build /app/dist dist
 # The dashboard page the order service serves at GET / (it looks for it beside dist/order.js).
-COPY --from=build /app/services/order/web/dist dist/web
+COPY --from=build /app/dashboard/web/dist dist/web
 
 USER node
 EXPOSE 3000 3001 3002 3003

@@ -50,7 +50,7 @@ await migrateAll(process.env, (line) => console.log(line)).catch((error: Error) 
 
 // The dashboard page the order service serves at GET / (`npm run build:web`); without it, GET / says how to build it.
 await import('vite')
-  .then(({ build }) => build({ root: join(root, 'services/order/web'), logLevel: 'warn' }))
+  .then(({ build }) => build({ root: join(root, 'dashboard/web'), logLevel: 'warn' }))
   .then(
     () => console.log('dashboard page built: http://localhost:3000/'),
     (error: Error) => console.error(`dashboard page not built (${error.message}); the services start anyway`),

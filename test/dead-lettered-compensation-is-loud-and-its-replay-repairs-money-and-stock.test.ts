@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { sql, type Kysely } from 'kysely';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { DashboardState, ServiceCounters } from '../services/order/src/dashboard/wire.ts';
+import type { DashboardState, ServiceCounters } from '@checkout-saga/dashboard';
 import { deadLetters } from './support/broker.ts';
 import { getJson, order, placeOrder } from './support/client.ts';
 import { invariantViolations, stockLevels, type Stock } from './support/invariants.ts';

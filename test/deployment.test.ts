@@ -250,8 +250,8 @@ describe('Dockerfile', () => {
   test('builds the dashboard page and copies it beside the bundles, where the order service looks for it', () => {
     const build = dockerfile.split(/^FROM\s/m).find((stage) => /\bAS\s+build\b/i.test(stage)) ?? '';
     expect(build, 'the build stage runs npm run build:web').toMatch(/^RUN\s.*npm run build:web/m);
-    expect(dockerfile, 'the runtime stage copies the page to dist/web').toMatch(/^COPY\s+--from=build\s+\/app\/services\/order\/web\/dist\s+dist\/web\s*$/m);
-    expect(read('services/order/src/dashboard/page.ts'), 'the order service looks in ./web beside its bundle').toContain("new URL('./web/', import.meta.url)");
+    expect(dockerfile, 'the runtime stage copies the page to dist/web').toMatch(/^COPY\s+--from=build\s+\/app\/dashboard\/web\/dist\s+dist\/web\s*$/m);
+    expect(read('dashboard/src/page.ts'), 'the order service looks in ./web beside its bundle').toContain("new URL('./web/', import.meta.url)");
   });
 
   test('runs a bundle scripts/build.mjs makes by default', () => {

@@ -42,6 +42,8 @@ export interface System {
   paymentDb: Kysely<PaymentTables>;
   inventoryDb: Kysely<InventoryTables>;
   services: RunningService<any>[];
+  /** One more order instance on the same database and queues, with the first one's settings; the caller stops it. */
+  startOrderInstance(): Promise<RunningService<OrderTables>>;
   stop(): Promise<void>;
 }
 
@@ -79,8 +81,9 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
 
   const services: RunningService<any>[] = [];
   const urlOf = (name: string) => services.find((service) => service.name === name)!.url;
+  let orderEnv = options.order;
   try {
-    if (!options.dashboard) services.push(await startService(orderService, configOf(orderSettings, 'order', options.order)));
+    if (!options.dashboard) services.push(await startService(orderService, configOf(orderSettings, 'order', orderEnv)));
     for (let i = 0; i < (options.paymentInstances ?? 1); i++) {
       services.push(await startService(paymentService, configOf(paymentSettings, 'payment', options.payment)));
     }
@@ -89,8 +92,8 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
     }
     services.push(await startService(notificationService, configOf(notificationSettings, 'notification', options.notification)));
     if (options.dashboard) {
-      const dashboard = { DASHBOARD_INVENTORY_URL: urlOf('inventory'), DASHBOARD_PAYMENT_URL: urlOf('payment'), DASHBOARD_NOTIFICATION_URL: urlOf('notification') };
-      services.push(await startService(orderService, configOf(orderSettings, 'order', { ...dashboard, ...options.order })));
+      orderEnv = { DASHBOARD_INVENTORY_URL: urlOf('inventory'), DASHBOARD_PAYMENT_URL: urlOf('payment'), DASHBOARD_NOTIFICATION_URL: urlOf('notification'), ...options.order };
+      services.push(await startService(orderService, configOf(orderSettings, 'order', orderEnv)));
     }
   } catch (error) {
     await Promise.allSettled(services.map((service) => service.stop()));
@@ -108,6 +111,7 @@ export async function startSystem(label: string, options: SystemOptions = {}): P
     paymentDb: handles.payment.db,
     inventoryDb: handles.inventory.db,
     services,
+    startOrderInstance: () => startService(orderService, configOf(orderSettings, 'order', orderEnv)),
     async stop() {
       await Promise.allSettled(services.map((service) => service.stop()));
       await Promise.allSettled(Object.values(handles).map((handle) => handle.close()));

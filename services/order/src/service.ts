@@ -1,16 +1,16 @@
+import { dashboardRoutes } from '@checkout-saga/dashboard';
 import type { ServiceDefinition } from '@checkout-saga/shared';
 import { Counter, Histogram } from 'prom-client';
-import { dashboardRoutes } from './dashboard/routes.ts';
 import type { OrderTables } from './db.ts';
 import { sagaHandlers } from './handlers/index.ts';
-import { orderRoutes } from './http/orders.ts';
+import { orderRoutes, orderView, OrderView } from './http/orders.ts';
 import { OrderIntake } from './orders/order-intake.ts';
 import { sagaRoutes } from './http/sagas.ts';
 import { sagaMetricsOf } from './saga/metrics.ts';
 import type { OrderConfig } from './settings.ts';
 import { TimeoutChecker } from './timeout-checker.ts';
 
-/** The order service: HTTP API, the saga's event handlers, and the saga timeout checker. */
+/** The order service: HTTP API, the saga's event handlers, and the saga timeout checker; it serves the dashboard too. */
 export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
   name: 'order',
   handlers: ({ metrics }) => sagaHandlers(sagaMetricsOf(metrics)),
@@ -30,7 +30,9 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
     app.addHook('onClose', () => intake.stop());
     orderRoutes(app, context, intake);
     sagaRoutes(app, context);
-    dashboardRoutes(app, context);
+    // In this process, not its own: the page places orders through this origin's POST /orders, and
+    // the feed hears this instance's commits at once (and reads the others' from the shared table).
+    dashboardRoutes(app, { ...context, orders: { view: orderView, schema: OrderView } });
   },
   // A retry comes within minutes or hours; a key kept forever would only make the table grow.
   retention: ({ config }) => [{ table: 'idempotency_keys', key: 'key', storedAt: 'created_at', keepMs: config.IDEMPOTENCY_KEY_RETENTION_MS }],

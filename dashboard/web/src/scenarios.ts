@@ -1,4 +1,4 @@
-import type { DashboardSettings, Product, ProductsPanel } from '../../src/dashboard/wire.ts';
+import type { DashboardSettings, Product, ProductsPanel } from '../../src/wire.ts';
 import type { OrderRequest } from './api.ts';
 import { fromMinor, toMinor } from './format.ts';
 

@@ -5,7 +5,7 @@ import fastifyStatic from '@fastify/static';
 import type { HttpApp } from '@checkout-saga/shared';
 
 /*
- * GET /: the dashboard page, as `npm run build:web` (vite) builds it into services/order/web/dist.
+ * GET /: the dashboard page, as `npm run build:web` (vite) builds it into dashboard/web/dist.
  * The image copies that folder to dist/web beside the bundled order service.
  */
 
@@ -13,7 +13,7 @@ export const NOT_BUILT_MESSAGE = 'The dashboard page is not built. Run `npm run 
 
 /** Where the built page is: beside the sources (npm start, tests) or beside the bundle (the image). */
 export function pageRoot(): string | undefined {
-  const candidates = [new URL('../../web/dist/', import.meta.url), new URL('./web/', import.meta.url)].map((url) => fileURLToPath(url));
+  const candidates = [new URL('../web/dist/', import.meta.url), new URL('./web/', import.meta.url)].map((url) => fileURLToPath(url));
   return candidates.find((dir) => existsSync(join(dir, 'index.html')));
 }
 

@@ -1,5 +1,5 @@
 /*
- * What the dashboard's endpoints send, as types only: the page (services/order/web) imports
+ * What the dashboard's endpoints send, as types only: the page (dashboard/web) imports
  * them too, so this file imports nothing and holds no values.
  */
 

@@ -1,4 +1,4 @@
-import type { DashboardState, SagaView } from '../../src/dashboard/wire.ts';
+import type { DashboardState, SagaView } from '../../src/wire.ts';
 
 /* The order service's HTTP API, as the page uses it: the same POST /orders any client calls. */
 

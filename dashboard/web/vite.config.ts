@@ -1,8 +1,8 @@
 import { defineConfig } from 'vite';
 
 /**
- * The dashboard page: `npm run build:web` builds it into services/order/web/dist, which the order
- * service serves at GET / (services/order/src/dashboard/page.ts). There is no dev server to run.
+ * The dashboard page: `npm run build:web` builds it into dashboard/web/dist, which the order
+ * service serves at GET / (dashboard/src/page.ts). There is no dev server to run.
  */
 export default defineConfig({
   base: '/',

@@ -1,4 +1,4 @@
-import type { OrderStatus } from '../../src/dashboard/wire.ts';
+import type { OrderStatus } from '../../src/wire.ts';
 import { h, icon } from './dom.ts';
 
 /* Words, icons and numbers as the page shows them. Status is always text plus an icon, never colour alone. */

@@ -1,4 +1,4 @@
-import type { ProductsPanel, ReliabilityPanel, SagaStep } from '../../src/dashboard/wire.ts';
+import type { ProductsPanel, ReliabilityPanel, SagaStep } from '../../src/wire.ts';
 import { ApiError, dashboardState, placeOrder, saga, type Accepted } from './api.ts';
 import { byId, fill, h } from './dom.ts';
 import { setUpForm, updateTotal } from './form.ts';

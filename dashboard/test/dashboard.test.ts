@@ -22,14 +22,14 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createHttpApp, createLogger } from '@checkout-saga/shared';
 import { waitFor } from '@checkout-saga/shared/testing';
-import { HistoryCursor, resumePointOf, tailOf } from '../services/order/src/dashboard/history-cursor.ts';
-import { NOT_BUILT_MESSAGE, pageRoot, pageRoutes } from '../services/order/src/dashboard/page.ts';
-import { dashboardSettings } from '../services/order/src/dashboard/routes.ts';
-import type { DashboardState, SagaStep } from '../services/order/src/dashboard/wire.ts';
+import { startSystem, type System } from '../../test/support/system.ts';
+import { HistoryCursor, resumePointOf, tailOf } from '../src/history-cursor.ts';
+import { NOT_BUILT_MESSAGE, pageRoot, pageRoutes } from '../src/page.ts';
+import { pageSettings } from '../src/routes.ts';
+import type { DashboardState, SagaStep } from '../src/wire.ts';
 import { browserForTests } from './support/browser.ts';
-import { startSystem, type System } from './support/system.ts';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL('../..', import.meta.url));
 const outputDir = join(root, 'test-output');
 
 // ---- the history cursor, on its own ---------------------------------------------------------
@@ -73,12 +73,12 @@ describe('HistoryCursor', () => {
   });
 
   test('the slow-payment scenario says what it needs when the order service cannot know it works', () => {
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: undefined }).slowPayment).toMatchObject({
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: undefined }).slowPayment).toMatchObject({
       available: false,
       reason: expect.stringContaining('DASHBOARD_PAYMENT_PROCESSING_MS'),
     });
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: 0 }).slowPayment.available).toBe(false);
-    expect(dashboardSettings({ SAGA_TIMEOUT_MS: 3000, DASHBOARD_PAYMENT_PROCESSING_MS: 5000 }).slowPayment.available).toBe(true);
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 90_000, DASHBOARD_PAYMENT_PROCESSING_MS: 0 }).slowPayment.available).toBe(false);
+    expect(pageSettings({ SAGA_TIMEOUT_MS: 3000, DASHBOARD_PAYMENT_PROCESSING_MS: 5000 }).slowPayment.available).toBe(true);
   });
 });
 
@@ -235,6 +235,24 @@ describe('GET /dashboard/events', () => {
     await again.close();
     expect(again.steps().filter((step) => step.id <= resumeFrom)).toEqual([]);
     expect(again.steps().filter((step) => step.sagaId === later.sagaId).map((step) => step.id)).toEqual(await historyIds(later.sagaId));
+  });
+
+  test("streams, live, the sagas another order instance commits on the same database", async () => {
+    const other = await system.startOrderInstance();
+    try {
+      const [newest] = await system.orderDb.selectFrom('saga_history').select((eb) => eb.fn.max('id').as('id')).execute();
+      const stream = await openStream('/dashboard/events', { 'last-event-id': String(newest?.id ?? 0) });
+      const response = await fetch(`${other.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(happyOrder('other-instance@example.com')) });
+      expect(response.status).toBe(202);
+      const placed = (await response.json()) as { orderId: string; sagaId: string };
+      await waitFor(() => stream.steps().some((step) => step.sagaId === placed.sagaId && step.type === 'OrderConfirmed'), {
+        message: "the first instance to stream the other instance's order up to OrderConfirmed",
+      });
+      await stream.close();
+      expect(stream.steps().filter((step) => step.sagaId === placed.sagaId).map((step) => step.id)).toEqual(await historyIds(placed.sagaId));
+    } finally {
+      await other.stop();
+    }
   });
 
   test('GET /dashboard/state: orders, catalogue, counters and where to resume', async () => {

@@ -1,4 +1,4 @@
-import type { DashboardSettings, OrderSummary, ProductsPanel, ReliabilityPanel, SagaStep, SagaView } from '../../src/dashboard/wire.ts';
+import type { DashboardSettings, OrderSummary, ProductsPanel, ReliabilityPanel, SagaStep, SagaView } from '../../src/wire.ts';
 
 /* What the page knows, and the one place that changes it. Views read it; `changed` schedules their redraw. */
 

@@ -1,9 +1,8 @@
+import type { OrdersTable, OrderTables } from '@checkout-saga/order';
 import type { Logger } from '@checkout-saga/shared';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { OrderTables } from '../db.ts';
-import { orderView } from '../http/orders.ts';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { HistoryCursor, resumePointOf, tailOf } from './history-cursor.ts';
-import type { SagaStep } from './wire.ts';
+import type { OrderSummary, SagaStep } from './wire.ts';
 
 /*
  * The saga transitions this order service's database commits, as a stream for the dashboard.
@@ -71,6 +70,8 @@ export class SagaFeed {
 
   constructor(
     private readonly db: Kysely<OrderTables>,
+    /** How the order API shows an order; each step carries its order so. */
+    private readonly orderView: (row: Selectable<OrdersTable>) => OrderSummary,
     private readonly logger: Logger,
     private readonly options: FeedOptions = defaultFeedOptions,
     /** Told about the rows each read delivered (the dashboard refreshes its panels on them). */
@@ -184,7 +185,7 @@ export class SagaFeed {
       toState: row.to_state,
       compensation: row.compensation,
       at: row.at.toISOString(),
-      order: orderView(row),
+      order: this.orderView(row),
     }));
   }
 

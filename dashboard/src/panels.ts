@@ -1,7 +1,7 @@
+import type { OrderTables } from '@checkout-saga/order';
 import type { Logger, Metrics } from '@checkout-saga/shared';
 import type { Kysely } from 'kysely';
-import type { OrderTables } from '../db.ts';
-import type { OrderConfig } from '../settings.ts';
+import type { DashboardConfig } from './settings.ts';
 import type { Product, ProductsPanel, ReliabilityPanel, ServiceCounters } from './wire.ts';
 
 /*
@@ -60,7 +60,7 @@ const base = (url: string) => url.replace(/\/+$/, '');
 export class DashboardPanels {
   constructor(
     private readonly db: Kysely<OrderTables>,
-    private readonly config: OrderConfig,
+    private readonly config: DashboardConfig,
     private readonly metrics: Metrics,
     private readonly logger: Logger,
   ) {}

@@ -1,12 +1,11 @@
-import { errorResponses, HttpError, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
-import { Type } from 'typebox';
-import type { OrderTables } from '../db.ts';
-import { OrderView, orderView } from '../http/orders.ts';
-import type { OrderConfig } from '../settings.ts';
+import { errorResponses, HttpError, type HttpApp } from '@checkout-saga/shared';
+import { Type, type TSchema } from 'typebox';
 import { DashboardStream, defaultStreamOptions, type StreamOptions } from './event-stream.ts';
 import { defaultFeedOptions, resumePoint, SagaFeed, type FeedOptions } from './feed.ts';
 import { pageRoot, pageRoutes } from './page.ts';
 import { DashboardPanels } from './panels.ts';
+import type { DashboardConfig } from './settings.ts';
+import type { DashboardSource } from './source.ts';
 import type { DashboardSettings, DashboardState } from './wire.ts';
 
 /** Orders GET /dashboard/state lists. */
@@ -18,7 +17,7 @@ const EventsHeaders = Type.Object({ 'last-event-id': Type.Optional(Type.String({
 const SourceStatus = Type.Union([Type.Literal('ok'), Type.Literal('not_configured'), Type.Literal('unreachable')]);
 const Count = Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]);
 /** DashboardState (wire.ts) as a schema, for the OpenAPI document; wire.ts stays the type the page and this route share. */
-const DashboardStateSchema = Type.Unsafe<DashboardState>(Type.Object(
+const dashboardStateSchema = (order: TSchema) => Type.Unsafe<DashboardState>(Type.Object(
   {
     resumeFrom: Type.Integer({ minimum: 0 }),
     settings: Type.Object({
@@ -26,7 +25,7 @@ const DashboardStateSchema = Type.Unsafe<DashboardState>(Type.Object(
       paymentProcessingMs: Type.Union([Type.Integer(), Type.Null()]),
       slowPayment: Type.Object({ available: Type.Boolean(), reason: Type.String() }),
     }),
-    orders: Type.Array(OrderView),
+    orders: Type.Array(order),
     products: Type.Object({
       status: SourceStatus,
       setting: Type.String(),
@@ -52,7 +51,7 @@ const DashboardStateSchema = Type.Unsafe<DashboardState>(Type.Object(
 ));
 
 /** What the dashboard can say about the slow-payment scenario with this configuration. */
-export function dashboardSettings(config: Pick<OrderConfig, 'SAGA_TIMEOUT_MS' | 'DASHBOARD_PAYMENT_PROCESSING_MS'>): DashboardSettings {
+export function pageSettings(config: Pick<DashboardConfig, 'SAGA_TIMEOUT_MS' | 'DASHBOARD_PAYMENT_PROCESSING_MS'>): DashboardSettings {
   const timeout = config.SAGA_TIMEOUT_MS;
   const processing = config.DASHBOARD_PAYMENT_PROCESSING_MS ?? null;
   const needs = `payment's PAYMENT_PROCESSING_MS above this order service's SAGA_TIMEOUT_MS (${timeout} ms)`;
@@ -94,19 +93,19 @@ function lastEventId(header: string | undefined): number | undefined {
  */
 export function dashboardRoutes(
   app: HttpApp,
-  { db, outbox, config, logger, metrics }: ServiceContext<OrderTables, OrderConfig>,
+  { db, outbox, config, logger, metrics, orders }: DashboardSource,
   options: { feed?: Partial<FeedOptions>; stream?: Partial<StreamOptions> } = {},
 ): void {
   const log = logger.child({ component: 'dashboard' });
   const panels = new DashboardPanels(db, config, metrics, log);
   const streamOptions = { ...defaultStreamOptions, ...options.stream };
-  const feed = new SagaFeed(db, log, { ...defaultFeedOptions, ...options.feed }, (steps) => events.stepsDelivered(steps));
+  const feed = new SagaFeed(db, orders.view, log, { ...defaultFeedOptions, ...options.feed }, (steps) => events.stepsDelivered(steps));
   const events = new DashboardStream(feed, panels, log, streamOptions);
   outbox.onCommit(() => feed.wake());
 
   pageRoutes(app, pageRoot());
 
-  app.get('/dashboard/state', { schema: { summary: "The dashboard's snapshot", response: { 200: DashboardStateSchema } } }, async (): Promise<DashboardState> => {
+  app.get('/dashboard/state', { schema: { summary: "The dashboard's snapshot", response: { 200: dashboardStateSchema(orders.schema) } } }, async (): Promise<DashboardState> => {
     // One snapshot: every history row up to resumeFrom is reflected in these orders.
     const snapshot = await db
       .transaction()
@@ -115,10 +114,10 @@ export function dashboardRoutes(
       .execute(async (trx) => {
         const resumeFrom = await resumePoint(trx);
         const rows = await trx.selectFrom('orders').selectAll().orderBy('created_at', 'desc').orderBy('order_id', 'desc').limit(RECENT_ORDERS).execute();
-        return { resumeFrom, orders: rows.map(orderView) };
+        return { resumeFrom, orders: rows.map(orders.view) };
       });
     const [products, reliability] = await Promise.all([panels.products(), panels.reliability()]);
-    return { ...snapshot, settings: dashboardSettings(config), products, reliability };
+    return { ...snapshot, settings: pageSettings(config), products, reliability };
   });
 
   const eventsSchema = {

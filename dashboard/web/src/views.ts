@@ -1,4 +1,4 @@
-import type { OrderSummary, ServiceCounters } from '../../src/dashboard/wire.ts';
+import type { OrderSummary, ServiceCounters } from '../../src/wire.ts';
 import { append, byId, fill, h, icon } from './dom.ts';
 import { clock, count, offset, producerOf, reasonText, shortId, stateBadge, statusBadge, statusWords, stepMeaning } from './format.ts';
 import { store, timelineOf, visibleOrders, type Connection } from './store.ts';
