@@ -1,4 +1,4 @@
-import { newEvent, reusableQuery, sendAhead, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
+import { newEvent, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OrderStatus, OrderTables } from '../db.ts';
 import type { SagaAges } from './metrics.ts';
@@ -66,11 +66,9 @@ function toLocked(row: LockedRow): LockedSaga {
 
 /** Locks one saga (waiting for a transaction that holds it), or undefined when there is no such saga. */
 export async function lockSaga(trx: Trx, sagaId: string): Promise<LockedSaga | undefined> {
-  const { rows } = await lockOneSaga(trx, { sagaId });
-  return rows[0] && toLocked(rows[0]);
+  const row = await lockedSagas(trx).where('sagas.saga_id', '=', sagaId).executeTakeFirst();
+  return row && toLocked(row);
 }
-
-const lockOneSaga = reusableQuery((db: Kysely<OrderTables>, params: { sagaId: string }) => lockedSagas(db).where('sagas.saga_id', '=', params.sagaId));
 
 /**
  * Claims up to `limit` unfinished sagas whose deadline has passed, earliest first, skipping
@@ -112,13 +110,12 @@ export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, 
     eventIds: entries.map((entry) => entry.eventId),
     types: entries.map((entry) => entry.type),
   };
-  // Nothing here needs its answer: it goes ahead, and the transaction's COMMIT reports a failure.
-  await sendAhead(trx, (decision.changed ? writeTransition : recordUnchanged).compile(trx, transition));
+  await (decision.changed ? writeTransition(trx, transition) : recordUnchanged(trx, transition)).execute();
   await emit(emitted);
   return decision;
 }
 
-/** One transition as its statement's parameters: the history entries as two arrays, so the text is the same for any number. */
+/** One transition as its statement's parameters: the history entries as two arrays, so the text is the same for any number (prepared once per connection). */
 type Transition = {
   sagaId: string;
   orderId: string;
@@ -145,8 +142,8 @@ const historyColumns = ['saga_id', 'event_id', 'type', 'from_state', 'to_state',
  * Saga row, order row and history rows in one statement, as each is a round trip. Its parts run
  * in no set order, so updated_at may read the clock a few microseconds after the history rows.
  */
-const writeTransition = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
-  db
+function writeTransition(db: Kysely<OrderTables>, params: Transition) {
+  return db
     .with('saga_changed', (qc) =>
       qc
         .updateTable('sagas')
@@ -161,13 +158,13 @@ const writeTransition = reusableQuery((db: Kysely<OrderTables>, params: Transiti
     )
     .insertInto('saga_history')
     .columns(historyColumns)
-    .expression(historyRows(params)),
-);
+    .expression(historyRows(params));
+}
 
 /** An input that changes nothing is still recorded. */
-const recordUnchanged = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
-  db.insertInto('saga_history').columns(historyColumns).expression(historyRows(params)),
-);
+function recordUnchanged(db: Kysely<OrderTables>, params: Transition) {
+  return db.insertInto('saga_history').columns(historyColumns).expression(historyRows(params));
+}
 
 /** An Idempotency-Key to claim in the statement that starts the saga, with the response a retry replays. */
 export interface KeyClaim {
