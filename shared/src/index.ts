@@ -25,3 +25,4 @@ export { ErrorBodySchema, errorResponse, errorResponses, serveApiDocs, type ApiD
 export { startService, type RunningService, type ServiceContext, type ServiceDefinition, type Worker } from './runtime/service.ts';
 export { configOrExit, runService } from './runtime/run.ts';
 export { RetentionJanitor, type RetentionRule } from './runtime/retention.ts';
+export { GroupCommit, type Committed, type GroupCommitOptions } from './runtime/group-commit.ts';
