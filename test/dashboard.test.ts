@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createHttpApp, createLogger } from '@checkout-saga/shared';
+import { createHttpApp, createLogger } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { HistoryCursor, resumePointOf, tailOf } from '../services/order/src/dashboard/history-cursor.ts';
 import { NOT_BUILT_MESSAGE, pageRoot, pageRoutes } from '../services/order/src/dashboard/page.ts';

@@ -26,7 +26,7 @@ import {
   serviceTopology,
   type MessagingTables,
   type ServiceTopology,
-} from '../src/index.ts';
+} from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, silentLogger, testSettings, type RawPublisher } from './support/harness.ts';
 

@@ -4,7 +4,7 @@
  * Calls made in one tick arrive together by construction: the first gets a transaction at
  * once, the rest wait for it, so every batch below is known in advance (and checked).
  */
-import { classifyFailure, continueTrace, createDatabase, HttpError, migrateDatabase, Outbox, type Database } from '@checkout-saga/shared';
+import { classifyFailure, continueTrace, createDatabase, HttpError, migrateDatabase, Outbox, type Database } from '@checkout-saga/shared/internal';
 import { createTestDatabase, startTcpProxy, waitFor, type TcpProxy, type TestDatabase } from '@checkout-saga/shared/testing';
 import { sql } from 'kysely';
 import { v7 } from 'uuid';

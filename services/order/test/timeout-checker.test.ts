@@ -1,4 +1,4 @@
-import { createDatabase, createLogger, migrateDatabase, Outbox, type Database, type Envelope } from '@checkout-saga/shared';
+import { createDatabase, createLogger, migrateDatabase, Outbox, type Database, type Envelope } from '@checkout-saga/shared/internal';
 import { createTestDatabase, waitFor, type TestDatabase } from '@checkout-saga/shared/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
