@@ -2,8 +2,7 @@ import { CancellationReason, classifyFailure, continueTrace, currencies, errorRe
 import type { Selectable } from 'kysely';
 import { Type, type TSchema } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
-import type { Acceptance } from '../orders/accept.ts';
-import type { OrderIntake } from '../orders/order-intake.ts';
+import type { Acceptance, OrderRequest } from '../orders/accept.ts';
 import type { OrderConfig } from '../settings.ts';
 
 /* The constraints of the OrderCreated payload, so an accepted request always makes a valid event. */
@@ -111,8 +110,13 @@ function outcomeUnknown(idempotencyKey: string | undefined) {
   };
 }
 
+/** Where POST /orders hands a request: the order intake (orders accepted together), or acceptOrder alone. */
+export interface Intake {
+  submit(request: OrderRequest): Promise<Acceptance>;
+}
+
 /** POST /orders (accepted through `intake`), GET /orders/:orderId, GET /orders?status=&limit= */
-export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: OrderIntake): void {
+export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: Intake): void {
   app.post(
     '/orders',
     {
