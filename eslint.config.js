@@ -43,6 +43,22 @@ export default defineConfig(
     },
   },
   {
+    // The kit's front door: a service's code imports '@checkout-saga/shared' and nothing else of the kit
+    // (its plumbing is '@checkout-saga/shared/internal', for the kit, its tests, bench/ and scripts/).
+    files: ['services/*/src/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@checkout-saga/shared/*'], message: "A service imports only the kit's front door, '@checkout-saga/shared' (see shared/src/index.ts)." },
+            { group: ['**/shared/src', '**/shared/src/**'], message: "A service imports only the kit's front door, '@checkout-saga/shared' (see shared/src/index.ts)." },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.{js,mjs,cjs}'],
     languageOptions: { globals: nodeGlobals },
   },

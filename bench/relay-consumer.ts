@@ -9,7 +9,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Transaction } from 'kysely';
-import { configOrExit, messagingSettings, on, startService, type MessagingTables } from '@checkout-saga/shared';
+import { configOrExit, messagingSettings, on, startService, type MessagingTables } from '@checkout-saga/shared/internal';
 
 export type ConsumerReport = { type: 'ready' } | { type: 'handled'; events: [eventId: string, at: number][] };
 

@@ -55,7 +55,7 @@ import {
   type RunningService,
   type ServiceContext,
   type ServiceName,
-} from '@checkout-saga/shared';
+} from '@checkout-saga/shared/internal';
 import { deleteBrokerObjects, deleteTopology } from '@checkout-saga/shared/testing';
 import type { ConsumerReport } from './relay-consumer.ts';
 

@@ -34,7 +34,7 @@ import amqp from 'amqplib';
 import pg from 'pg';
 import { v4 } from 'uuid';
 import { Type } from 'typebox';
-import { brokerUrls, createDatabase, loadConfig, messagingSettings, migrateDatabase, retryDelays, serviceTopology } from '@checkout-saga/shared';
+import { brokerUrls, createDatabase, loadConfig, messagingSettings, migrateDatabase, retryDelays, serviceTopology } from '@checkout-saga/shared/internal';
 import { deleteTopology } from '@checkout-saga/shared/testing';
 import { seedProducts, type InventoryTables } from '@checkout-saga/inventory';
 

@@ -3,7 +3,7 @@
  * catalogue. Idempotent: `npm start` and the compose migrator run it on every start.
  */
 import { Type } from 'typebox';
-import { ConfigError, createDatabase, loadConfig, migrateDatabase } from '@checkout-saga/shared';
+import { ConfigError, createDatabase, loadConfig, migrateDatabase } from '@checkout-saga/shared/internal';
 import { seedProducts, type InventoryTables } from '@checkout-saga/inventory';
 import { migratorSettings } from './migrator-settings.ts';
 

@@ -4,7 +4,7 @@
  * value is described, not echoed. Checked through configOrExit with each service's own
  * settings, as its main calls it.
  */
-import { configOrExit, loadConfig } from '@checkout-saga/shared';
+import { configOrExit, loadConfig } from '@checkout-saga/shared/internal';
 import { inventorySettings } from '@checkout-saga/inventory';
 import { notificationSettings } from '@checkout-saga/notification';
 import { paymentSettings } from '@checkout-saga/payment';

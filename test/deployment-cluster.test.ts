@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from 'vitest';
 import { parse } from 'yaml';
-import { brokerUrls } from '@checkout-saga/shared';
+import { brokerUrls } from '@checkout-saga/shared/internal';
 
 interface Service {
   hostname?: string;

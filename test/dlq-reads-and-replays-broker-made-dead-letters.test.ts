@@ -6,7 +6,7 @@
  * carrying that routing key, so a later failure is dead-lettered with the right route.
  */
 import amqp from 'amqplib';
-import { declareTopology, Headers, retryDelays, serviceTopology, type ServiceTopology } from '@checkout-saga/shared';
+import { declareTopology, Headers, retryDelays, serviceTopology, type ServiceTopology } from '@checkout-saga/shared/internal';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '@checkout-saga/shared/testing';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, expect, test } from 'vitest';

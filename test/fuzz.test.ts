@@ -1,7 +1,7 @@
 import amqp from 'amqplib';
 import fc from 'fast-check';
 import { sql, type Kysely } from 'kysely';
-import { currencies, eventTypes, isEventType, MAX_AMOUNT_MINOR, parseEnvelope, routingKeyOf, type EventType } from '@checkout-saga/shared';
+import { currencies, eventTypes, isEventType, MAX_AMOUNT_MINOR, parseEnvelope, routingKeyOf, type EventType } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { v4, v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';

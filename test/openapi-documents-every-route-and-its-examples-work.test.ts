@@ -5,7 +5,7 @@
  * error shape, every request example is accepted, and every response matches the schema
  * documented for its status.
  */
-import { routesOf, type RunningService } from '@checkout-saga/shared';
+import { routesOf, type RunningService } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { Errors } from 'typebox/schema';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent, traceIdOf } from '@checkout-saga/shared';
+import { newEvent, traceIdOf } from '@checkout-saga/shared/internal';
 import { sql } from 'kysely';
 import { startSmtpSink, waitFor, type SmtpSink } from '@checkout-saga/shared/testing';
 import { v7 } from 'uuid';

@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createHttpApp, createLogger } from '@checkout-saga/shared';
+import { createHttpApp, createLogger } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { startSystem, type System } from '../../test/support/system.ts';
 import { HistoryCursor, resumePointOf, tailOf } from '../src/history-cursor.ts';

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import type { Logger, ServiceName } from '@checkout-saga/shared';
+import type { Logger, ServiceName } from '@checkout-saga/shared/internal';
 import type { DeadLetter, DeadLetterQueues } from './dead-letters.ts';
 import { serviceNames } from './service-names.ts';
 
@@ -129,7 +129,7 @@ export async function main(argv: readonly string[], env: Record<string, string |
   }
 
   const [{ ConfigError, createLogger, loadConfig }, { DlqSettings }, { DeadLetterQueues }] = await Promise.all([
-    import('@checkout-saga/shared'),
+    import('@checkout-saga/shared/internal'),
     import('./settings.ts'),
     import('./dead-letters.ts'),
   ]);

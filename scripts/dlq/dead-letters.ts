@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import amqp, { type ChannelModel, type ConfirmChannel, type GetMessage, type Options } from 'amqplib';
-import { brokerUrls, Headers, type ServiceName } from '@checkout-saga/shared';
+import { brokerUrls, Headers, type ServiceName } from '@checkout-saga/shared/internal';
 
 export { serviceNames } from './service-names.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { formatMinor, readAmount } from '../src/index.ts';
+import { formatMinor, readAmount } from '../src/internal.ts';
 
 describe('readAmount', () => {
   test.each([

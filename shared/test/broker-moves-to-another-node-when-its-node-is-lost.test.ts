@@ -9,7 +9,7 @@ import net from 'node:net';
 import type { Generated } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { Broker, declareTopology, on, type Envelope, type MessagingTables } from '../src/index.ts';
+import { Broker, declareTopology, on, type Envelope, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, orderCreatedEvents, rawPublisher, silentLogger, startTestService, tapExchange, testPool, type RawPublisher, type Tap, type TestService } from './support/harness.ts';
 

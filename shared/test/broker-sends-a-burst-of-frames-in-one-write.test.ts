@@ -6,7 +6,7 @@
 import type { ChannelModel } from 'amqplib';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { Broker, declareTopology } from '../src/index.ts';
+import { Broker, declareTopology } from '../src/internal.ts';
 import { testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, silentLogger } from './support/harness.ts';
 

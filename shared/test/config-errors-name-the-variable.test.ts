@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox';
 import { describe, expect, test, vi } from 'vitest';
-import { brokerUrls, checkMessagingSettings, ConfigError, configOrExit, loadConfig, messagingSettings } from '../src/index.ts';
+import { brokerUrls, checkMessagingSettings, ConfigError, configOrExit, loadConfig, messagingSettings } from '../src/internal.ts';
 import { runFixture } from './support/processes.ts';
 
 const badSettings: { variable: string; env: Record<string, string>; says: string }[] = [

@@ -9,7 +9,7 @@
 import amqp from 'amqplib';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { Broker, Consumer, createDatabase, createMetrics, declareTopology, Headers, on, Outbox, retryDelays, serviceTopology, type MessagingTables, type ServiceTopology } from '../src/index.ts';
+import { Broker, Consumer, createDatabase, createMetrics, declareTopology, Headers, on, Outbox, retryDelays, serviceTopology, type MessagingTables, type ServiceTopology } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, testSettings, type RawPublisher } from './support/harness.ts';
 

@@ -8,7 +8,7 @@
 import type { Generated } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent, on, type MessagingTables } from '../src/index.ts';
+import { newEvent, on, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, metricValue, orderCreated, rawPublisher, startTestService, testPool, type RawPublisher, type TestService } from './support/harness.ts';
 

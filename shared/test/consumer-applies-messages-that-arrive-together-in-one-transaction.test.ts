@@ -12,7 +12,7 @@ import type { Generated } from 'kysely';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent, on, PermanentFailure, type Envelope, type MessagingTables } from '../src/index.ts';
+import { newEvent, on, PermanentFailure, type Envelope, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, metricValue, orderCreated, rawPublisher, startTestService, testPool, type RawPublisher, type TestService } from './support/harness.ts';
 

@@ -9,7 +9,7 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { retryDelays, serviceTopology, type ServiceTopology } from '../src/index.ts';
+import { retryDelays, serviceTopology, type ServiceTopology } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, testPool, testSettings, type RawPublisher } from './support/harness.ts';
 import { startFixture } from './support/processes.ts';

@@ -9,7 +9,7 @@
 import { pino } from 'pino';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent, on, PermanentFailure, type Envelope, type MessagingTables } from '../src/index.ts';
+import { newEvent, on, PermanentFailure, type Envelope, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, metricValue, rawPublisher, startTestService, type RawPublisher, type TestService } from './support/harness.ts';
 

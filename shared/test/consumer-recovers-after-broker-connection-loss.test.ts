@@ -8,7 +8,7 @@
 import type { Generated } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { on, type Envelope, type MessagingTables } from '../src/index.ts';
+import { on, type Envelope, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, metricValue, orderCreated, rawPublisher, startTestService, testPool, type RawPublisher, type TestService } from './support/harness.ts';
 

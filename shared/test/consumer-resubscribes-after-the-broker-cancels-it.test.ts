@@ -7,7 +7,7 @@
  */
 import amqp from 'amqplib';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { on, retryDelays, serviceTopology, type MessagingTables, type ServiceTopology } from '../src/index.ts';
+import { on, retryDelays, serviceTopology, type MessagingTables, type ServiceTopology } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, orderCreated, rawPublisher, startTestService, testSettings, type TestService } from './support/harness.ts';
 

@@ -5,7 +5,8 @@
  * in `x-dead-letter-reason`. A message that can never succeed (not JSON, not an envelope,
  * an unknown type, a type this service has no handler for) is dead-lettered at once, on
  * attempt 1, with its reason, and no handler ever sees it; so is one whose handler throws
- * PermanentFailure.
+ * PermanentFailure. A serialization failure or deadlock runs the transaction again at once,
+ * up to three times, spending no attempt.
  */
 import type { ChannelModel, ConsumeMessage, GetMessage } from 'amqplib';
 import amqp from 'amqplib';
@@ -26,7 +27,7 @@ import {
   serviceTopology,
   type MessagingTables,
   type ServiceTopology,
-} from '../src/index.ts';
+} from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, inspectorChannel, createMessagingDatabase, orderCreated, rawPublisher, silentLogger, testSettings, type RawPublisher } from './support/harness.ts';
 
@@ -36,6 +37,8 @@ const settings = testSettings({ RETRY_BASE_DELAY_MS: '100', MAX_DELIVERY_ATTEMPT
 
 /** Failures of the outage case: more than MAX_DELIVERY_ATTEMPTS, and past the longest delay. */
 const OUTAGE_FAILURES = 5;
+/** Serialization failures in a row that the consumer absorbs by running the transaction again at once. */
+const CONFLICTS = 3;
 
 const cleanup = new Cleanup();
 let servers: TestServers;
@@ -45,6 +48,7 @@ let inspector: amqp.Channel;
 /** Every delivery the consumer took from its queue, with the time the handler was called (if it was). */
 const deliveries: { message: ConsumeMessage }[] = [];
 const handlerCalls = new Map<string, number[]>();
+let db: ReturnType<typeof createDatabase<MessagingTables>>;
 
 /** The connection as the consumer sees it, except that every delivery is also recorded here. */
 function recordingDeliveries(connection: ChannelModel): ChannelModel {
@@ -73,7 +77,7 @@ beforeAll(async () => {
   // The consumer as startService builds it: topology and retry schedule from the settings.
   topology = serviceTopology({ exchange: names.exchange, queuePrefix: names.queuePrefix, service: 'payment', consumes: ['OrderCreated'], retryDelaysMs: retryDelays(settings) });
   cleanup.defer(() => deleteTopology(servers.amqpUrl, topology));
-  const db = createDatabase<MessagingTables>(database.url, 3);
+  db = createDatabase<MessagingTables>(database.url, 3);
   cleanup.defer(() => db.close());
   const consumer = new Consumer<MessagingTables>({
     topology,
@@ -81,6 +85,10 @@ beforeAll(async () => {
       on('OrderCreated', HANDLER, async ({ event }) => {
         handlerCalls.set(event.eventId, [...(handlerCalls.get(event.eventId) ?? []), performance.now()]);
         if (event.payload.customerEmail.startsWith('unknown')) throw new PermanentFailure(`no customer ${event.payload.customerEmail}`);
+        if (event.payload.customerEmail.startsWith('conflict')) {
+          if (handlerCalls.get(event.eventId)!.length <= CONFLICTS) throw Object.assign(new Error('could not serialize access due to concurrent update'), { code: '40001' });
+          return;
+        }
         if (event.payload.customerEmail.startsWith('outage')) {
           if (handlerCalls.get(event.eventId)!.length <= OUTAGE_FAILURES) throw new InfrastructureFailure(`mail server unreachable for ${event.eventId}`);
           return;
@@ -172,6 +180,21 @@ describe('a handler whose dependency is down', () => {
     expect(gaps[1]).toBeGreaterThan(gaps[0]!);
     expect(gaps[2]).toBeGreaterThan(gaps[1]!);
     await waitFor(async () => (await inspector.checkQueue(topology.deadLetterQueue)).messageCount === 0 && !deadLetters.has(event.eventId), { message: 'nothing dead-lettered' });
+  });
+});
+
+describe('a handler whose transaction meets a serialization failure', () => {
+  test('runs again at once, in the same delivery, spending no attempt', async () => {
+    const created = orderCreated();
+    const event = { ...created, payload: { ...created.payload, customerEmail: 'conflict@example.com' } };
+    await publisher.publishEvent(topology.exchange, event);
+
+    await waitFor(async () => (await db.db.selectFrom('processed_events').select('event_id').where('event_id', '=', event.eventId).executeTakeFirst()) !== undefined, {
+      message: `${event.eventId} applied`,
+    });
+    expect(handlerCalls.get(event.eventId)).toHaveLength(CONFLICTS + 1);
+    // No retry copy: one delivery, on its first attempt.
+    expect(deliveriesOf(event.eventId).map((message) => message.properties.headers?.[Headers.attempt] ?? 1)).toEqual([1]);
   });
 });
 

@@ -7,7 +7,7 @@
  */
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { on, type MessagingTables } from '../src/index.ts';
+import { on, type MessagingTables } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, metricValue, orderCreated, orderCreatedEvents, rawPublisher, startTestService, type RawPublisher, type TestService } from './support/harness.ts';
 

@@ -9,7 +9,7 @@
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test, type OnTestFinishedHandler } from 'vitest';
-import { createDatabase, type Database, type MessagingTables } from '../src/index.ts';
+import { createDatabase, type Database, type MessagingTables } from '../src/internal.ts';
 import { MAX_NAMED_TEXT_LENGTH, NAMED_STATEMENTS_PER_CONNECTION } from '../src/db/prepared-statements.ts';
 import { createTestDatabase, waitFor, type TestDatabase } from '../src/testing/index.ts';
 import { Cleanup, testPool } from './support/harness.ts';

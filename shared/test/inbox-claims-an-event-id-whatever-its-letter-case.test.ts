@@ -5,7 +5,7 @@
  * the same id twice in one claim, in two spellings, is new only once.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { claimEvent, claimEvents, createDatabase, type Database, type MessagingTables } from '../src/index.ts';
+import { claimEvent, claimEvents, createDatabase, type Database, type MessagingTables } from '../src/internal.ts';
 import { Cleanup, createMessagingDatabase } from './support/harness.ts';
 
 const cleanup = new Cleanup();

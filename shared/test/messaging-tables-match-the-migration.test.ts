@@ -8,7 +8,7 @@
 import type { Selectable } from 'kysely';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { OutboxTable, ProcessedEventsTable } from '../src/index.ts';
+import type { OutboxTable, ProcessedEventsTable } from '../src/internal.ts';
 import { Cleanup, createMessagingDatabase, testPool } from './support/harness.ts';
 
 /** 'YES' when the column's selected type admits null; a JSON document (selected as `unknown`) is never SQL NULL in the kit's tables. */

@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { formatMinor, parseAmount } from '../src/index.ts';
+import { formatMinor, parseAmount } from '../src/internal.ts';
 
 // Moved from services/payment/test/domain.test.ts (and the same function of inventory and notification).
 test('formatMinor: two decimals from integer minor units', () => {

@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { newEvent } from '../src/index.ts';
+import { newEvent } from '../src/internal.ts';
 import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, insertOutboxRows, metricValue, orderCreatedEvents, outboxCounts, publishingService, testPool } from './support/harness.ts';
 

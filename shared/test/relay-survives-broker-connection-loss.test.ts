@@ -6,7 +6,7 @@
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { Broker, ConfirmPublisher, createDatabase, declareTopology, OutboxRelay, type MessagingTables, type OutboundMessage, type PublishOutcome } from '../src/index.ts';
+import { Broker, ConfirmPublisher, createDatabase, declareTopology, OutboxRelay, type MessagingTables, type OutboundMessage, type PublishOutcome } from '../src/internal.ts';
 import { deleteTopology, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreatedEvents, outboxCounts, silentLogger, tapExchange, testPool, type Tap } from './support/harness.ts';
 

@@ -9,7 +9,7 @@
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ConfirmPublisher, createDatabase, OutboxRelay, type MessagingTables } from '../src/index.ts';
+import { ConfirmPublisher, createDatabase, OutboxRelay, type MessagingTables } from '../src/internal.ts';
 import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, publishingService, silentLogger, testPool } from './support/harness.ts';
 

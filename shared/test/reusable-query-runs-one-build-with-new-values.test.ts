@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDatabase, reusableQuery, type Database, type MessagingTables } from '../src/index.ts';
+import { createDatabase, reusableQuery, type Database, type MessagingTables } from '../src/internal.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing/index.ts';
 import { Cleanup, testPool } from './support/harness.ts';
 

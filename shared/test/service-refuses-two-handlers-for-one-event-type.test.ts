@@ -4,7 +4,7 @@
  * that names both, before anything connects.
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { on, retryDelays, serviceTopology, type MessagingTables } from '../src/index.ts';
+import { on, retryDelays, serviceTopology, type MessagingTables } from '../src/internal.ts';
 import { testNames, testServers, deleteTopology, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, startTestService, testSettings } from './support/harness.ts';
 

@@ -8,7 +8,7 @@
 import amqp from 'amqplib';
 import type pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { retryDelays, serviceTopology, type ServiceTopology } from '../src/index.ts';
+import { retryDelays, serviceTopology, type ServiceTopology } from '../src/internal.ts';
 import { deleteTopology, testNames, testServers, waitFor, type TestServers } from '../src/testing/index.ts';
 import { Cleanup, createMessagingDatabase, orderCreatedEvents, rawPublisher, testPool, testSettings, type RawPublisher } from './support/harness.ts';
 import { startFixture, type ServiceProcess } from './support/processes.ts';

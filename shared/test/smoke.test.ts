@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { loadConfig, messagingSettings, migrateDatabase, newEvent, on, startService, type MessagingTables, type RunningService } from '../src/index.ts';
+import { loadConfig, messagingSettings, migrateDatabase, newEvent, on, startService, type MessagingTables, type RunningService } from '../src/internal.ts';
 import { createTestDatabase, deleteTopology, testNames, testServers, waitFor, type TestDatabase } from '../src/testing/index.ts';
 import { v7 } from 'uuid';
 

@@ -3,7 +3,7 @@
  * time, and starts a new trace for a missing, malformed or all-zero parent.
  */
 import { describe, expect, test } from 'vitest';
-import { continueTrace, traceIdOf } from '../src/index.ts';
+import { continueTrace, traceIdOf } from '../src/internal.ts';
 
 const parent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 const shape = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;

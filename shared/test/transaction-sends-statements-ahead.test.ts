@@ -9,7 +9,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { createDatabase, sendAhead, type Database, type MessagingTables } from '../src/index.ts';
+import { createDatabase, sendAhead, type Database, type MessagingTables } from '../src/internal.ts';
 import { createTestDatabase, type TestDatabase } from '../src/testing/index.ts';
 import { Cleanup, testPool } from './support/harness.ts';
 

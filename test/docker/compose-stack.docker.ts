@@ -19,7 +19,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { connect as amqpConnect } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createDatabase, type Database } from '@checkout-saga/shared';
+import { createDatabase, type Database } from '@checkout-saga/shared/internal';
 import type { Kysely } from 'kysely';
 import { waitFor } from '@checkout-saga/shared/testing';
 import type { OrderTables } from '@checkout-saga/order';

@@ -15,7 +15,7 @@
  * that each finished at least 80% of the stream's rate).
  */
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
-import { Broker, ConfirmPublisher, createLogger, declareTopology, serviceTopology } from '@checkout-saga/shared';
+import { Broker, ConfirmPublisher, createLogger, declareTopology, serviceTopology } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { startRabbitCluster, type ClusterNode, type RabbitCluster } from './support/cluster.ts';
 import { hold, runScenario } from './support/scenario.ts';

@@ -16,7 +16,7 @@
 import amqp from 'amqplib';
 import { expect, test } from 'vitest';
 import { v7 } from 'uuid';
-import { newEvent, routingKeyOf, type Envelope } from '@checkout-saga/shared';
+import { newEvent, routingKeyOf, type Envelope } from '@checkout-saga/shared/internal';
 import { publishEnvelopes } from '@checkout-saga/shared/testing';
 import { runScenario } from './support/scenario.ts';
 import { startSelectiveSmtp } from './support/smtp.ts';

@@ -1,6 +1,6 @@
 import { Type, type TProperties } from 'typebox';
 import type { Kysely } from 'kysely';
-import { createDatabase, loadConfig, migrateDatabase, startService, type RunningService } from '@checkout-saga/shared';
+import { createDatabase, loadConfig, migrateDatabase, startService, type RunningService } from '@checkout-saga/shared/internal';
 import { createTestDatabase, deleteBrokerObjects, testNames, testServers, type TestDatabase } from '@checkout-saga/shared/testing';
 import { orderService, orderSettings, type OrderTables } from '@checkout-saga/order';
 import { paymentService, paymentSettings, type PaymentTables } from '@checkout-saga/payment';

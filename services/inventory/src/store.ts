@@ -1,5 +1,4 @@
-import { reusableQuery } from '@checkout-saga/shared';
-import { sql, type Kysely, type QueryCreator, type Transaction } from 'kysely';
+import { sql, type QueryCreator, type Transaction } from 'kysely';
 import type { NewReservation, Reservation, InventoryTables } from './db.ts';
 import type { ReservationStatus } from './domain/reservation.ts';
 
@@ -50,43 +49,37 @@ export async function setReservationStatus(trx: Trx, orderId: string, status: Re
     .execute();
 }
 
-const commitReserved = reusableQuery((db: Kysely<InventoryTables>, params: { orderId: string }) =>
-  db
-    .updateTable('reservations')
-    .set({ status: 'COMMITTED', updated_at: sql<Date>`now()` })
-    .where('order_id', '=', params.orderId)
-    .where('status', '=', 'RESERVED')
-    .returning('reservation_id'),
-);
-
 /**
  * RESERVED → COMMITTED in one statement, instead of locking the row and then updating it: the
  * update waits for a transaction that holds the row and then re-checks the status, and a record
  * in any other status never changes again. The committed record, or undefined when none was held.
  */
 export async function commitIfReserved(trx: Trx, orderId: string): Promise<Pick<Reservation, 'reservation_id'> | undefined> {
-  const { rows } = await commitReserved(trx, { orderId });
-  return rows[0];
+  return trx
+    .updateTable('reservations')
+    .set({ status: 'COMMITTED', updated_at: sql<Date>`now()` })
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'RESERVED')
+    .returning('reservation_id')
+    .executeTakeFirst();
 }
 
 /** Locks the named products in SKU order and returns the stock of those that exist. */
 export async function lockStock(trx: Trx, skus: readonly string[]): Promise<Map<string, number>> {
   if (skus.length === 0) return new Map();
-  const { rows } = await lockProducts(trx, { skus: [...skus] });
+  const rows = await trx
+    .selectFrom('products')
+    .select(['sku', 'stock'])
+    // One array parameter, not an IN list: the same text for any number of SKUs, so it is prepared once.
+    .where('sku', '=', (eb) => eb.fn.any(eb.val([...skus])))
+    .orderBy(sql`sku collate "C"`)
+    .forUpdate()
+    .execute();
   return new Map(rows.map((row) => [row.sku, row.stock]));
 }
 
-const lockProducts = reusableQuery((db: Kysely<InventoryTables>, params: { skus: string[] }) =>
-  db
-    .selectFrom('products')
-    .select(['sku', 'stock'])
-    .where('sku', '=', (eb) => eb.fn.any(eb.val(params.skus)))
-    .orderBy(sql`sku collate "C"`)
-    .forUpdate(),
-);
-
 /** One row (sku, delta) per product of a stock change, so that one UPDATE changes them all; SKUs and deltas come as two arrays. */
-function stockChange(db: QueryCreator<InventoryTables>, skus: unknown, deltas: unknown) {
+function stockChange(db: QueryCreator<InventoryTables>, skus: readonly string[], deltas: readonly number[]) {
   return db.selectNoFrom([sql<string>`unnest(${skus}::text[])`.as('sku'), sql<number>`unnest(${deltas}::integer[])`.as('delta')]);
 }
 
@@ -96,11 +89,9 @@ function stockArrays(quantities: readonly [sku: string, qty: number][], sign: 1 
 
 /** Adds `sign * qty` to each product's stock; the caller holds the product locks (lockStock). */
 export async function adjustStock(trx: Trx, quantities: readonly [sku: string, qty: number][], sign: 1 | -1): Promise<void> {
+  const { skus, deltas } = stockArrays(quantities, sign);
   await trx
-    .with('change', (db) => {
-      const { skus, deltas } = stockArrays(quantities, sign);
-      return stockChange(db, skus, deltas);
-    })
+    .with('change', (db) => stockChange(db, skus, deltas))
     .updateTable('products')
     .from('change')
     .set((eb) => ({ stock: eb('products.stock', '+', eb.ref('change.delta')), updated_at: sql<Date>`now()` }))
@@ -114,24 +105,13 @@ export async function adjustStock(trx: Trx, quantities: readonly [sku: string, q
  * True when it was inserted. The caller holds the product locks (lockStock).
  */
 export async function insertHoldingStock(trx: Trx, row: NewReservation, quantities: readonly [sku: string, qty: number][]): Promise<boolean> {
-  const { rows } = await reserveStock(trx, { ...row, ...stockArrays(quantities, -1) });
-  return rows.length > 0;
-}
-
-const reserveStock = reusableQuery((db: Kysely<InventoryTables>, params: NewReservation & { skus: string[]; deltas: number[] }) =>
-  db
-    .with('change', (qc) => stockChange(qc, params.skus, params.deltas))
+  const { skus, deltas } = stockArrays(quantities, -1);
+  const rows = await trx
+    .with('change', (qc) => stockChange(qc, skus, deltas))
     .with('inserted', (qc) =>
       qc
         .insertInto('reservations')
-        .values({
-          order_id: params.order_id,
-          saga_id: params.saga_id,
-          reservation_id: params.reservation_id,
-          status: params.status,
-          reason: params.reason,
-          items: params.items,
-        })
+        .values(row)
         .onConflict((conflict) => conflict.column('order_id').doNothing())
         .returning('order_id'),
     )
@@ -143,5 +123,7 @@ const reserveStock = reusableQuery((db: Kysely<InventoryTables>, params: NewRese
         .whereRef('products.sku', '=', 'change.sku'),
     )
     .selectFrom('inserted')
-    .select('order_id'),
-);
+    .select('order_id')
+    .execute();
+  return rows.length > 0;
+}

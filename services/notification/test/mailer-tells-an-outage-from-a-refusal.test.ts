@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { createLogger, InfrastructureFailure } from '@checkout-saga/shared';
+import { createLogger, InfrastructureFailure } from '@checkout-saga/shared/internal';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createMailer } from '../src/mailer.ts';
 import { startSmtpSink, type SmtpSink } from './support.ts';

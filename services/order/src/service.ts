@@ -4,7 +4,7 @@ import { Counter, Histogram } from 'prom-client';
 import type { OrderTables } from './db.ts';
 import { sagaHandlers } from './handlers/index.ts';
 import { orderRoutes, orderView, OrderView } from './http/orders.ts';
-import { OrderIntake } from './orders/order-intake.ts';
+import { orderIntake } from './orders/order-intake.ts';
 import { sagaRoutes } from './http/sagas.ts';
 import { sagaMetricsOf } from './saga/metrics.ts';
 import type { OrderConfig } from './settings.ts';
@@ -15,7 +15,7 @@ export const orderService: ServiceDefinition<OrderTables, OrderConfig> = {
   name: 'order',
   handlers: ({ metrics }) => sagaHandlers(sagaMetricsOf(metrics)),
   routes(app, context) {
-    const intake = new OrderIntake({
+    const intake = orderIntake({
       outbox: context.outbox,
       sagaTimeoutMs: context.config.SAGA_TIMEOUT_MS,
       batchSizes: new Histogram({

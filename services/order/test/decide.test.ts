@@ -1,5 +1,5 @@
 import { Compile } from 'typebox/compile';
-import { eventCatalogue } from '@checkout-saga/shared';
+import { eventCatalogue } from '@checkout-saga/shared/internal';
 import { describe, expect, test } from 'vitest';
 import {
   begin,

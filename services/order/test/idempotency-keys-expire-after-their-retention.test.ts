@@ -3,7 +3,7 @@
  * forgotten by the service's retention sweep: within it a retry gets the first answer,
  * after it the key is free and makes a new order.
  */
-import { ConfigError, loadConfig } from '@checkout-saga/shared';
+import { ConfigError, loadConfig } from '@checkout-saga/shared/internal';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { v7 } from 'uuid';

@@ -4,16 +4,16 @@
  * Calls made in one tick arrive together by construction: the first gets a transaction at
  * once, the rest wait for it, so every batch below is known in advance (and checked).
  */
-import { classifyFailure, continueTrace, createDatabase, HttpError, migrateDatabase, Outbox, type Database } from '@checkout-saga/shared';
+import { classifyFailure, continueTrace, createDatabase, HttpError, migrateDatabase, Outbox, type Database } from '@checkout-saga/shared/internal';
 import { createTestDatabase, startTcpProxy, waitFor, type TcpProxy, type TestDatabase } from '@checkout-saga/shared/testing';
 import { sql } from 'kysely';
 import { v7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { OrderTables } from '../src/db.ts';
 import { requestHash, type Acceptance } from '../src/orders/accept.ts';
-import { OrderIntake, type OrderIntakeOptions } from '../src/orders/order-intake.ts';
+import { orderIntake, type OrderIntakeOptions } from '../src/orders/order-intake.ts';
 import type { SagaOrder } from '../src/saga/decide.ts';
-import { startSagas } from '../src/saga/store.ts';
+import { startSaga } from '../src/saga/start.ts';
 
 const SAGA_TIMEOUT_MS = 60_000;
 
@@ -40,7 +40,7 @@ function anOrder(overrides: Partial<SagaOrder> = {}): SagaOrder {
 /** An intake that records the size of every transaction it runs. */
 function intakeOn(target: Outbox<OrderTables>, options: Partial<OrderIntakeOptions> = {}) {
   const transactions: number[] = [];
-  const intake = new OrderIntake({ outbox: target, sagaTimeoutMs: SAGA_TIMEOUT_MS, batchSizes: { observe: (size) => transactions.push(size) }, ...options });
+  const intake = orderIntake({ outbox: target, sagaTimeoutMs: SAGA_TIMEOUT_MS, batchSizes: { observe: (size) => transactions.push(size) }, ...options });
   return { intake, transactions };
 }
 
@@ -77,7 +77,7 @@ describe('the order intake', () => {
   test('accepts a lone request at once, in a transaction of its own', async () => {
     const { intake, transactions } = intakeOn(outbox);
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await intake.accept({ order: anOrder() })).body.orderId);
+    for (let i = 0; i < 3; i++) ids.push((await intake.submit({ order: anOrder() })).body.orderId);
 
     expect(transactions).toEqual([1, 1, 1]);
     expect(await transactionsThatWrote(ids)).toBe(3);
@@ -86,7 +86,7 @@ describe('the order intake', () => {
   test('accepts the requests that arrive while a transaction runs together in the next one, each with its own order, saga, history and event', async () => {
     const { intake, transactions } = intakeOn(outbox);
     const traceparents = Array.from({ length: 20 }, () => continueTrace());
-    const results = (await outcomes(traceparents.map((traceparent) => intake.accept({ order: anOrder(), traceparent })))).map(accepted);
+    const results = (await outcomes(traceparents.map((traceparent) => intake.submit({ order: anOrder(), traceparent })))).map(accepted);
 
     expect(transactions).toEqual([1, 19]);
     expect(results.every((result) => result.statusCode === 202 && !result.replayed)).toBe(true);
@@ -105,7 +105,7 @@ describe('the order intake', () => {
 
   test('takes at most maxBatch requests into one transaction', async () => {
     const { intake, transactions } = intakeOn(outbox, { maxBatch: 4 });
-    const results = await outcomes(Array.from({ length: 10 }, () => intake.accept({ order: anOrder() })));
+    const results = await outcomes(Array.from({ length: 10 }, () => intake.submit({ order: anOrder() })));
 
     expect(results.map(accepted)).toHaveLength(10);
     expect(transactions).toEqual([1, 4, 4, 1]);
@@ -116,11 +116,11 @@ describe('the order intake', () => {
     // Characters an array literal would have to quote, as the taken keys are read back as one.
     const key = `twice "quoted", {braced} \\ ${v7()}`;
     const [, first, retry, reused, other] = await outcomes([
-      intake.accept({ order: anOrder() }),
-      intake.accept({ order: anOrder(), idempotencyKey: key }),
-      intake.accept({ order: anOrder(), idempotencyKey: key }),
-      intake.accept({ order: anOrder({ amountMinor: 12551 }), idempotencyKey: key }),
-      intake.accept({ order: anOrder() }),
+      intake.submit({ order: anOrder() }),
+      intake.submit({ order: anOrder(), idempotencyKey: key }),
+      intake.submit({ order: anOrder(), idempotencyKey: key }),
+      intake.submit({ order: anOrder({ amountMinor: 12551 }), idempotencyKey: key }),
+      intake.submit({ order: anOrder() }),
     ]);
 
     expect(transactions).toEqual([1, 4]);
@@ -138,12 +138,12 @@ describe('the order intake', () => {
   test('a key committed earlier is replayed or refused inside a batch, and the others of the batch are accepted', async () => {
     const { intake, transactions } = intakeOn(outbox);
     const key = `earlier-${v7()}`;
-    const earlier = await intake.accept({ order: anOrder(), idempotencyKey: key });
+    const earlier = await intake.submit({ order: anOrder(), idempotencyKey: key });
     const [, retry, reused, other] = await outcomes([
-      intake.accept({ order: anOrder() }),
-      intake.accept({ order: anOrder(), idempotencyKey: key }),
-      intake.accept({ order: anOrder({ customerEmail: 'grace@example.com' }), idempotencyKey: key }),
-      intake.accept({ order: anOrder() }),
+      intake.submit({ order: anOrder() }),
+      intake.submit({ order: anOrder(), idempotencyKey: key }),
+      intake.submit({ order: anOrder({ customerEmail: 'grace@example.com' }), idempotencyKey: key }),
+      intake.submit({ order: anOrder() }),
     ]);
 
     // The last three in one batch, whether or not the first joined them.
@@ -167,17 +167,17 @@ describe('the order intake', () => {
     const held = new Promise<void>((resolve) => (holding = resolve));
     const released = new Promise<void>((resolve) => (release = resolve));
     const other = handle.db.transaction().execute(async (trx) => {
-      await startSagas(trx, [{ ids, order, claim: { key, requestHash: requestHash(order), statusCode: 202, response: JSON.stringify(firstBody) } }], SAGA_TIMEOUT_MS);
+      await startSaga(trx, { ids, order, claim: { key, requestHash: requestHash(order), statusCode: 202, response: JSON.stringify(firstBody) } }, SAGA_TIMEOUT_MS);
       holding();
       await released;
     });
     await held;
 
     const results = outcomes([
-      intake.accept({ order: anOrder() }),
-      intake.accept({ order, idempotencyKey: key }),
-      intake.accept({ order: anOrder({ amountMinor: 1 }), idempotencyKey: key }),
-      intake.accept({ order: anOrder() }),
+      intake.submit({ order: anOrder() }),
+      intake.submit({ order, idempotencyKey: key }),
+      intake.submit({ order: anOrder({ amountMinor: 1 }), idempotencyKey: key }),
+      intake.submit({ order: anOrder() }),
     ]);
     await waitFor(
       async () => (await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`.execute(handle.db)).rows[0]!.n === 1,
@@ -201,10 +201,10 @@ describe('the order intake', () => {
     try {
       const { intake, transactions } = intakeOn(outbox);
       const results = await outcomes([
-        intake.accept({ order: anOrder() }),
-        ...Array.from({ length: 5 }, () => intake.accept({ order: anOrder() })),
-        intake.accept({ order: anOrder({ customerId: 'refused-by-the-database' }) }),
-        ...Array.from({ length: 5 }, () => intake.accept({ order: anOrder() })),
+        intake.submit({ order: anOrder() }),
+        ...Array.from({ length: 5 }, () => intake.submit({ order: anOrder() })),
+        intake.submit({ order: anOrder({ customerId: 'refused-by-the-database' }) }),
+        ...Array.from({ length: 5 }, () => intake.submit({ order: anOrder() })),
       ]);
 
       expect(transactions).toEqual([1, 11, ...Array(11).fill(1)]);
@@ -222,13 +222,13 @@ describe('the order intake', () => {
 
   test('stop lets the requests it took be accepted, then refuses new ones with 503', async () => {
     const { intake, transactions } = intakeOn(outbox);
-    const taken = outcomes(Array.from({ length: 30 }, () => intake.accept({ order: anOrder() })));
+    const taken = outcomes(Array.from({ length: 30 }, () => intake.submit({ order: anOrder() })));
     await intake.stop();
 
     expect(transactions).toEqual([1, 29]);
     const results = (await taken).map(accepted);
     expect(await transactionsThatWrote(results.map((result) => result.body.orderId))).toBe(2);
-    await expect(intake.accept({ order: anOrder() })).rejects.toMatchObject({ statusCode: 503, code: 'unavailable' });
+    await expect(intake.submit({ order: anOrder() })).rejects.toMatchObject({ statusCode: 503, code: 'unavailable' });
   });
 });
 
@@ -250,14 +250,14 @@ describe('the order intake while its database is away', () => {
   test('every request of a batch fails as unavailable (503), none for another, and once it is back they are accepted', async () => {
     const { intake, transactions } = intakeOn(new Outbox<OrderTables>(behindProxy.db, { onCommit: () => {}, notify: false }));
     proxy.cut();
-    const failed = await outcomes(Array.from({ length: 10 }, () => intake.accept({ order: anOrder() })));
+    const failed = await outcomes(Array.from({ length: 10 }, () => intake.submit({ order: anOrder() })));
 
     // No second try: the COMMIT of a batch whose connection failed may have gone through unseen.
     expect(transactions).toEqual([1, 9]);
     expect(failed.map((outcome) => outcome instanceof Error && classifyFailure(outcome))).toEqual(Array(10).fill('infrastructure'));
 
     proxy.restore();
-    const results = await outcomes(Array.from({ length: 10 }, () => intake.accept({ order: anOrder() })));
+    const results = await outcomes(Array.from({ length: 10 }, () => intake.submit({ order: anOrder() })));
     expect(results.map(accepted).map((result) => result.statusCode)).toEqual(Array(10).fill(202));
   });
 });

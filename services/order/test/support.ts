@@ -6,7 +6,7 @@ import {
   type Envelope,
   type EventType,
   type RunningService,
-} from '@checkout-saga/shared';
+} from '@checkout-saga/shared/internal';
 import { createTestDatabase, deleteBrokerObjects, publishEnvelopes, startTcpProxy, testNames, testServers, waitFor, type TcpProxy, type TestDatabase } from '@checkout-saga/shared/testing';
 import { connect, type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { sql, type Kysely } from 'kysely';

@@ -1,4 +1,4 @@
-import { createDatabase, createLogger, migrateDatabase, Outbox, type Database, type Envelope } from '@checkout-saga/shared';
+import { createDatabase, createLogger, migrateDatabase, Outbox, type Database, type Envelope } from '@checkout-saga/shared/internal';
 import { createTestDatabase, waitFor, type TestDatabase } from '@checkout-saga/shared/testing';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -86,8 +86,8 @@ describe('timeout checkers racing on one database', () => {
     for (let i = 0; i < count; i++) {
       const accepted = await acceptOrder(
         outbox,
-        { customerId: null, customerEmail: 'ada@example.com', items: [{ sku: 'SKU-1', qty: 1 }], amountMinor: 1000 + i, currency: 'USD' },
-        { sagaTimeoutMs: 3_600_000 },
+        { order: { customerId: null, customerEmail: 'ada@example.com', items: [{ sku: 'SKU-1', qty: 1 }], amountMinor: 1000 + i, currency: 'USD' } },
+        3_600_000,
       );
       ids.push(accepted.body.sagaId);
     }

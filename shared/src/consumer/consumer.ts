@@ -318,6 +318,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         if (!keys.every(claimed)) throw new ClaimedBefore();
       };
       const emitted: OutboxEntry[] = [];
+      /** Set once the emitted events are written: an event emitted later would be lost, so emit throws then. */
+      let written = false;
       const outcomes: Outcome[] = [];
       for (const [index, { event, handler, traceparent, log }] of deliveries.entries()) {
         if (isNew && !isNew(keys[index]!)) {
@@ -327,6 +329,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         // Events a handler emits continue the trace of the message that caused them.
         const headers: Record<string, string> = traceparent ? { traceparent: continueTrace(traceparent) } : {};
         const emit = async (events: Envelope | readonly Envelope[]) => {
+          if (written) throw new Error(`${handler.name} emitted after its transaction ended: emit inside handle(), and await it`);
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
         try {
@@ -339,6 +342,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         outcomes.push('handled');
       }
       if (!isNew) await confirmAllNew();
+      written = true;
       await outbox.enqueueEach(trx, emitted);
       return outcomes;
     });

@@ -35,9 +35,10 @@ export interface OutboxOptions {
 }
 
 /**
- * The write side of the outbox. `enqueue` adds events to the caller's transaction;
- * `transaction` runs a unit of work and, once it has committed, hands the messages it added
- * to `onCommit`: no database round trip and no wait for a poll.
+ * The write side of the outbox. `transaction` runs a unit of work and, once it has committed,
+ * hands the messages it added to `onCommit`: no database round trip and no wait for a poll.
+ * `enqueue` adds events to such a unit of work (a handler's transaction is one), and throws
+ * given any other transaction, or one that has ended.
  */
 export class Outbox<DB extends MessagingTables> {
   private readonly added = new WeakMap<object, OutboxMessage[]>();
@@ -58,6 +59,10 @@ export class Outbox<DB extends MessagingTables> {
 
   /** Adds events with headers of their own (a batch of handlers, each continuing its message's trace), in one statement. */
   async enqueueEach(trx: Transaction<DB>, entries: readonly OutboxEntry[]): Promise<void> {
+    const added = this.added.get(trx);
+    // Rows added in another transaction would be claimed for this process's relay, yet never handed
+    // to it after the commit: they would wait out the whole claim (OUTBOX_CLAIM_MS) unpublished.
+    if (!added) throw new Error('Outbox.enqueue needs a transaction of outbox.transaction() (a handler\'s trx is one) that is still open');
     if (entries.length === 0) return;
     const messages = entries.map(({ event, headers }) => ({
       eventId: event.eventId,
@@ -78,9 +83,7 @@ export class Outbox<DB extends MessagingTables> {
            as rows (event_id, routing_key, envelope, headers)`;
     await sendAhead(kit, insert.compile(kit));
     if (this.options.notify) await sendAhead(kit, sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.compile(kit));
-    const added = this.added.get(trx);
-    if (added) added.push(...messages);
-    else this.added.set(trx, messages);
+    added.push(...messages);
   }
 
   /** Calls `listener` after every transaction `transaction()` commits, with or without events (read models, live views). */
@@ -90,11 +93,14 @@ export class Outbox<DB extends MessagingTables> {
 
   /** Runs `work` in one transaction; the messages it enqueued are handed on as soon as it commits. */
   async transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
-    let added: OutboxMessage[] = [];
+    const added: OutboxMessage[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
-      const value = await work(trx);
-      added = this.added.get(trx) ?? [];
-      return value;
+      this.added.set(trx, added);
+      try {
+        return await work(trx);
+      } finally {
+        this.added.delete(trx);
+      }
     });
     this.options.onCommit(added);
     for (const listener of this.commitListeners) listener();

@@ -25,7 +25,7 @@ import {
   type RunningService,
   type ServiceContext,
   type ServiceName,
-} from '../../src/index.ts';
+} from '../../src/internal.ts';
 import { createTestDatabase, deleteTopology, testNames, type TestDatabase, type TestServers } from '../../src/testing/index.ts';
 
 /** Logs of the code under test stay out of the test output. */

@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { ServiceName } from '@checkout-saga/shared';
+import type { ServiceName } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 
 const repositoryRoot = fileURLToPath(new URL('../../../', import.meta.url));

@@ -6,7 +6,7 @@
  * test keeps direct handles on the databases and the broker to judge the outcome.
  */
 import type { Kysely } from 'kysely';
-import { createDatabase, migrateDatabase, retryDelays, type ServiceName } from '@checkout-saga/shared';
+import { createDatabase, migrateDatabase, retryDelays, type ServiceName } from '@checkout-saga/shared/internal';
 import { createTestDatabase, deleteBrokerObjects, startTcpProxy, testNames, testServers, type TcpProxy, type TestDatabase } from '@checkout-saga/shared/testing';
 import type { OrderTables } from '@checkout-saga/order';
 import type { PaymentTables } from '@checkout-saga/payment';

@@ -8,7 +8,7 @@
 import amqp from 'amqplib';
 import { sql } from 'kysely';
 import { expect } from 'vitest';
-import type { ServiceName } from '@checkout-saga/shared';
+import type { ServiceName } from '@checkout-saga/shared/internal';
 import { waitFor } from '@checkout-saga/shared/testing';
 import { duplicateEffectViolations, invariantViolations, pendingOrders, unpublishedRows } from '../../support/invariants.ts';
 import type { OrderKind, OrderStream, StreamOrder } from './stream.ts';

@@ -1,9 +1,8 @@
-import { CancellationReason, classifyFailure, continueTrace, currencies, errorResponses, formatMinor, HttpError, OrderLine, readAmount, type Currency, type ErrorBody, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
+import { CancellationReason, classifyFailure, continueTrace, currencies, errorResponses, formatMinor, HttpError, OrderLine, readAmount, type Currency, type HttpApp, type ServiceContext } from '@checkout-saga/shared';
 import type { Selectable } from 'kysely';
 import { Type, type TSchema } from 'typebox';
 import type { OrdersTable, OrderStatus, OrderTables } from '../db.ts';
-import type { Acceptance } from '../orders/accept.ts';
-import type { OrderIntake } from '../orders/order-intake.ts';
+import type { Acceptance, OrderRequest } from '../orders/accept.ts';
 import type { OrderConfig } from '../settings.ts';
 
 /* The constraints of the OrderCreated payload, so an accepted request always makes a valid event. */
@@ -100,7 +99,7 @@ export function orderView(row: Selectable<OrdersTable>) {
  * back), and nothing here can tell: the order may exist, and its OrderCreated is then
  * published and the saga runs. Only the Idempotency-Key makes the retry safe.
  */
-function outcomeUnknown(idempotencyKey: string | undefined): ErrorBody {
+function outcomeUnknown(idempotencyKey: string | undefined) {
   const retry = idempotencyKey
     ? 'retry with the same Idempotency-Key: you get this order if it was accepted, and one new order if it was not'
     : 'this request had no Idempotency-Key, so a retry may create a second order: send one with every order, the same on each retry, to retry safely';
@@ -111,8 +110,13 @@ function outcomeUnknown(idempotencyKey: string | undefined): ErrorBody {
   };
 }
 
+/** Where POST /orders hands a request: the order intake (orders accepted together), or acceptOrder alone. */
+export interface Intake {
+  submit(request: OrderRequest): Promise<Acceptance>;
+}
+
 /** POST /orders (accepted through `intake`), GET /orders/:orderId, GET /orders?status=&limit= */
-export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: OrderIntake): void {
+export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, OrderConfig>, intake: Intake): void {
   app.post(
     '/orders',
     {
@@ -136,7 +140,7 @@ export function orderRoutes(app: HttpApp, { db }: ServiceContext<OrderTables, Or
         throw new HttpError(400, 'validation_failed', `body.amount ${amount.error}`, [{ path: '/amount', message: amount.error }]);
       }
       const idempotencyKey = request.headers['idempotency-key'];
-      const accepting = intake.accept({
+      const accepting = intake.submit({
         order: {
           customerId: body.customerId ?? null,
           customerEmail: body.customerEmail,

@@ -1,10 +1,17 @@
 import { createHash } from 'node:crypto';
-import { HttpError, type Outbox, type OutboxEntry } from '@checkout-saga/shared';
-import { sql } from 'kysely';
+import { HttpError, type Outbox } from '@checkout-saga/shared';
+import type { Selectable, Transaction } from 'kysely';
 import { v7 } from 'uuid';
-import type { OrderTables } from '../db.ts';
+import type { IdempotencyKeysTable, OrderTables } from '../db.ts';
 import type { SagaOrder } from '../saga/decide.ts';
-import { startSagas } from '../saga/store.ts';
+import { startSaga, type SagaStart } from '../saga/start.ts';
+
+/*
+ * Accepting one POST /orders: in one unit of work, the order, its saga, its history row and
+ * its OrderCreated event, and with an Idempotency-Key, the key with the request's hash and the
+ * response a retry replays. This is the path to read first; accept-together.ts accepts many
+ * at once, to the same effect, for the order intake under load.
+ */
 
 export interface AcceptedBody {
   status: 'accepted';
@@ -20,6 +27,30 @@ export interface Acceptance {
   replayed: boolean;
 }
 
+/** One POST /orders as it is accepted: the normalised order and the request headers that matter. */
+export interface OrderRequest {
+  order: SagaOrder;
+  idempotencyKey?: string | undefined;
+  /** Travels with the OrderCreated event as its message header. */
+  traceparent?: string | undefined;
+}
+
+/**
+ * Accepts one order in a transaction of its own. A request whose key was used before gets
+ * that request's stored response (same body) or is refused with 409 (different body): it
+ * never creates a second order. A key another transaction is inserting makes this one wait
+ * for that commit, then replay or refuse.
+ */
+export async function acceptOrder(outbox: Outbox<OrderTables>, request: OrderRequest, sagaTimeoutMs: number): Promise<Acceptance> {
+  const { start, body } = prepare(request);
+  return outbox.transaction(async (trx) => {
+    const created = await startSaga(trx, start, sagaTimeoutMs);
+    if (!created) return replayOrRefuse(request, await firstUseOf(trx, start.claim!.key));
+    await outbox.enqueue(trx, created, traceHeaders(request));
+    return { statusCode: 202, body, replayed: false };
+  });
+}
+
 /** A stable hash of a normalised order request: equal requests (125.5 and "125.50" alike) hash equally. */
 export function requestHash(order: SagaOrder): string {
   const canonical = {
@@ -32,85 +63,35 @@ export function requestHash(order: SagaOrder): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
-/** One POST /orders as it is accepted: the normalised order and the request headers that matter. */
-export interface OrderRequest {
-  order: SagaOrder;
-  idempotencyKey?: string | undefined;
-  /** Travels with the OrderCreated event as its message header. */
-  traceparent?: string | undefined;
+/** Fresh ids for a request, the 202 body it gets, and the saga start that writes it. */
+export function prepare(request: OrderRequest): { start: SagaStart; body: AcceptedBody } {
+  const ids = { orderId: v7(), sagaId: v7() };
+  const body: AcceptedBody = { status: 'accepted', ...ids, message: `order accepted; follow it at GET /orders/${ids.orderId}` };
+  const key = request.idempotencyKey;
+  const claim = key === undefined ? undefined : { key, requestHash: requestHash(request.order), statusCode: 202, response: JSON.stringify(body) };
+  return { start: { ids, order: request.order, claim }, body };
 }
 
-/** What became of one request of a transaction: accepted (or replayed), or refused with an HttpError. */
-export type AcceptOutcome = { accepted: Acceptance } | { refused: HttpError };
+export function traceHeaders(request: OrderRequest): Record<string, string> {
+  return request.traceparent ? { traceparent: request.traceparent } : {};
+}
+
+type KeyUse = Selectable<IdempotencyKeysTable>;
 
 /**
- * Accepts orders in one transaction: for each, the order, its saga, the history row and the
- * OrderCreated outbox row, plus, with an idempotency key, the key with the request hash and
- * the response. The key's primary key is the lock: a request whose key another transaction
- * is inserting waits until that one commits, then finds the key and replays its response
- * (same body) or is refused with 409 (different body); it never creates a second order. The
- * same holds for a key given twice in one call: the first request claims it, the second
- * gets its response or a 409.
- *
- * A refusal is an outcome, not an error: the others' orders still commit. An error (the
- * database, a constraint) rolls back the transaction for all of them.
+ * The first request made with a key that was found taken. Read in a statement of its own: the
+ * one that found it taken may have waited for a concurrent first request, whose commit it cannot see.
  */
-export async function acceptOrders(outbox: Outbox<OrderTables>, requests: readonly OrderRequest[], sagaTimeoutMs: number): Promise<AcceptOutcome[]> {
-  const prepared = requests.map((request) => {
-    const ids = { orderId: v7(), sagaId: v7() };
-    const body: AcceptedBody = {
-      status: 'accepted',
-      ...ids,
-      message: `order accepted; follow it at GET /orders/${ids.orderId}`,
-    };
-    const hash = requestHash(request.order);
-    const key = request.idempotencyKey;
-    const claim = key === undefined ? undefined : { key, requestHash: hash, statusCode: 202, response: JSON.stringify(body) };
-    return { request, ids, body, hash, claim };
-  });
-  return outbox.transaction(async (trx): Promise<AcceptOutcome[]> => {
-    const created = await startSagas(
-      trx,
-      prepared.map(({ ids, request, claim }) => ({ ids, order: request.order, claim })),
-      sagaTimeoutMs,
-    );
-    await outbox.enqueueEach(
-      trx,
-      created.flatMap((event, index): OutboxEntry[] => {
-        const { traceparent } = prepared[index]!.request;
-        return event ? [{ event, headers: traceparent ? { traceparent } : {} }] : [];
-      }),
-    );
-
-    // The keys that were taken; nothing of their requests was written. Read them in a
-    // statement of their own: the one that found them taken may have waited for concurrent
-    // first requests, whose commits it cannot see.
-    const taken = prepared.filter((_, index) => !created[index]).map(({ claim }) => claim!.key);
-    const firsts = new Map(
-      taken.length === 0
-        ? []
-        : (await trx.selectFrom('idempotency_keys').selectAll().where('key', '=', sql<string>`any(${taken}::text[])`).execute()).map((row) => [row.key, row]),
-    );
-    return prepared.map(({ body, hash, claim }, index): AcceptOutcome => {
-      if (created[index]) return { accepted: { statusCode: 202, body, replayed: false } };
-      const first = firsts.get(claim!.key);
-      if (!first) throw new Error(`Idempotency-Key ${JSON.stringify(claim!.key)} was taken, yet it is not there`);
-      if (first.request_hash !== hash) {
-        return { refused: new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used for a different request body', { idempotencyKey: claim!.key }) };
-      }
-      return { accepted: { statusCode: first.status_code, body: first.response as AcceptedBody, replayed: true } };
-    });
-  });
+export async function firstUseOf(trx: Transaction<OrderTables>, key: string): Promise<KeyUse | undefined> {
+  return trx.selectFrom('idempotency_keys').selectAll().where('key', '=', key).executeTakeFirst();
 }
 
-/** Accepts one order in a transaction of its own; a refusal is thrown. */
-export async function acceptOrder(
-  outbox: Outbox<OrderTables>,
-  order: SagaOrder,
-  options: { sagaTimeoutMs: number; idempotencyKey?: string | undefined; traceparent?: string },
-): Promise<Acceptance> {
-  const [outcome] = await acceptOrders(outbox, [{ order, idempotencyKey: options.idempotencyKey, traceparent: options.traceparent }], options.sagaTimeoutMs);
-  if (!outcome) throw new Error('one request, no outcome');
-  if ('refused' in outcome) throw outcome.refused;
-  return outcome.accepted;
+/** A request whose key was taken: the first request's response if the bodies match, else 409. */
+export function replayOrRefuse(request: OrderRequest, first: KeyUse | undefined): Acceptance {
+  const key = request.idempotencyKey!;
+  if (!first) throw new Error(`Idempotency-Key ${JSON.stringify(key)} was taken, yet it is not there`);
+  if (first.request_hash !== requestHash(request.order)) {
+    throw new HttpError(409, 'idempotency_key_reused', 'this Idempotency-Key was already used for a different request body', { idempotencyKey: key });
+  }
+  return { statusCode: first.status_code, body: first.response as AcceptedBody, replayed: true };
 }

@@ -1,8 +1,8 @@
-import { newEvent, reusableQuery, sendAhead, type Currency, type Envelope, type OrderLine } from '@checkout-saga/shared';
+import { newEvent, type Envelope } from '@checkout-saga/shared';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { OrderStatus, OrderTables } from '../db.ts';
 import type { SagaAges } from './metrics.ts';
-import { begin, decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot, type SagaState } from './decide.ts';
+import { decide, orderStatusOf, terminalStates, type Decision, type Emission, type SagaInput, type SagaSnapshot, type SagaState } from './decide.ts';
 
 /*
  * The I/O around the saga state machine: reading and locking sagas, and writing one
@@ -66,11 +66,9 @@ function toLocked(row: LockedRow): LockedSaga {
 
 /** Locks one saga (waiting for a transaction that holds it), or undefined when there is no such saga. */
 export async function lockSaga(trx: Trx, sagaId: string): Promise<LockedSaga | undefined> {
-  const { rows } = await lockOneSaga(trx, { sagaId });
-  return rows[0] && toLocked(rows[0]);
+  const row = await lockedSagas(trx).where('sagas.saga_id', '=', sagaId).executeTakeFirst();
+  return row && toLocked(row);
 }
-
-const lockOneSaga = reusableQuery((db: Kysely<OrderTables>, params: { sagaId: string }) => lockedSagas(db).where('sagas.saga_id', '=', params.sagaId));
 
 /**
  * Claims up to `limit` unfinished sagas whose deadline has passed, earliest first, skipping
@@ -88,7 +86,7 @@ export async function claimDueSagas(trx: Trx, limit: number): Promise<LockedSaga
 }
 
 /** The envelopes for a decision's payloads: fresh uuid v7 ids, so outbox and history sort by them. */
-function envelopes(saga: { sagaId: string; orderId: string }, events: readonly Emission[]): Envelope[] {
+export function envelopes(saga: { sagaId: string; orderId: string }, events: readonly Emission[]): Envelope[] {
   return events.map((event) => newEvent(event.type, saga, event.payload as never) as Envelope);
 }
 
@@ -112,13 +110,12 @@ export async function applyToSaga(trx: Trx, saga: LockedSaga, input: SagaInput, 
     eventIds: entries.map((entry) => entry.eventId),
     types: entries.map((entry) => entry.type),
   };
-  // Nothing here needs its answer: it goes ahead, and the transaction's COMMIT reports a failure.
-  await sendAhead(trx, (decision.changed ? writeTransition : recordUnchanged).compile(trx, transition));
+  await (decision.changed ? writeTransition(trx, transition) : recordUnchanged(trx, transition)).execute();
   await emit(emitted);
   return decision;
 }
 
-/** One transition as its statement's parameters: the history entries as two arrays, so the text is the same for any number. */
+/** One transition as its statement's parameters: the history entries as two arrays, so the text is the same for any number (prepared once per connection). */
 type Transition = {
   sagaId: string;
   orderId: string;
@@ -145,8 +142,8 @@ const historyColumns = ['saga_id', 'event_id', 'type', 'from_state', 'to_state',
  * Saga row, order row and history rows in one statement, as each is a round trip. Its parts run
  * in no set order, so updated_at may read the clock a few microseconds after the history rows.
  */
-const writeTransition = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
-  db
+function writeTransition(db: Kysely<OrderTables>, params: Transition) {
+  return db
     .with('saga_changed', (qc) =>
       qc
         .updateTable('sagas')
@@ -161,168 +158,10 @@ const writeTransition = reusableQuery((db: Kysely<OrderTables>, params: Transiti
     )
     .insertInto('saga_history')
     .columns(historyColumns)
-    .expression(historyRows(params)),
-);
+    .expression(historyRows(params));
+}
 
 /** An input that changes nothing is still recorded. */
-const recordUnchanged = reusableQuery((db: Kysely<OrderTables>, params: Transition) =>
-  db.insertInto('saga_history').columns(historyColumns).expression(historyRows(params)),
-);
-
-/** An Idempotency-Key to claim in the statement that starts the saga, with the response a retry replays. */
-export interface KeyClaim {
-  key: string;
-  requestHash: string;
-  statusCode: number;
-  /** The response body as JSON text, stored as written so a replay returns it byte for byte. */
-  response: string;
-}
-
-/** A saga to start: its ids, its order, and the Idempotency-Key to claim for it, if any. */
-export interface SagaStart {
-  ids: { orderId: string; sagaId: string };
-  order: SagaSnapshot['order'];
-  claim?: KeyClaim | undefined;
-}
-
-/** One start as the statement reads it, every column typed in jsonb_to_recordset's list below. */
-interface StartRow {
-  position: number;
-  key: string | null;
-  request_hash: string | null;
-  status_code: number | null;
-  response: string | null;
-  order_id: string;
-  saga_id: string;
-  customer_id: string | null;
-  customer_email: string;
-  items: OrderLine[];
-  amount_minor: number;
-  currency: Currency;
-  status: OrderStatus;
-  state: SagaState;
-  event_id: string;
-  type: string;
-  compensation: boolean;
-}
-
-/**
- * Writes new orders and their sagas (PAYMENT_PENDING, deadline timeoutMs from now by the
- * database clock) and records OrderCreated in each history. Returns, start by start, the
- * OrderCreated the caller must emit in the same transaction, or undefined where nothing was
- * written because the start's key was taken.
- *
- * It is one statement however many orders there are, each insert selecting from the one
- * before, so that a start with a claim is written only if its key was free: when the key is
- * taken (or was taken by a concurrent request this statement waited for, or by an earlier
- * start of this same list), nothing of that start is written.
- */
-export async function startSagas(trx: Trx, starts: readonly SagaStart[], timeoutMs: number): Promise<(Envelope | undefined)[]> {
-  if (starts.length === 0) return [];
-  const created: Envelope[] = [];
-  const rows = starts.map(({ ids, order, claim }, position): StartRow => {
-    const decision = begin(order);
-    const emitted = envelopes(ids, decision.events);
-    const [event] = emitted;
-    if (!event || emitted.length !== 1) throw new Error(`a saga starts with one event, not ${emitted.length}`);
-    created.push(event);
-    return {
-      position,
-      key: claim?.key ?? null,
-      request_hash: claim?.requestHash ?? null,
-      status_code: claim?.statusCode ?? null,
-      response: claim?.response ?? null,
-      order_id: ids.orderId,
-      saga_id: ids.sagaId,
-      customer_id: order.customerId,
-      customer_email: order.customerEmail,
-      items: order.items,
-      amount_minor: order.amountMinor,
-      currency: order.currency,
-      status: orderStatusOf(decision.state),
-      state: decision.state,
-      event_id: event.eventId,
-      type: event.type,
-      compensation: decision.compensation,
-    };
-  });
-
-  // The starts travel as one jsonb parameter, so the statement's text is the same for any
-  // number of them and is prepared once per connection. `response` stays a string inside it:
-  // a jsonb value would not keep the body byte for byte.
-  const written = await trx
-    .with('start', () =>
-      sql<StartRow>`(select * from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as start(
-        position integer, key text, request_hash text, status_code integer, response text,
-        order_id uuid, saga_id uuid, customer_id text, customer_email text, items jsonb, amount_minor bigint,
-        currency text, status text, state text, event_id uuid, type text, compensation boolean))`,
-    )
-    .with('claimed', (db) =>
-      db
-        .insertInto('idempotency_keys')
-        .columns(['key', 'request_hash', 'status_code', 'response', 'order_id'])
-        .expression((eb) =>
-          eb
-            .selectFrom('start')
-            .select(['start.key', 'start.request_hash', 'start.status_code', sql<string>`start.response::json`.as('response'), 'start.order_id'])
-            .where('start.key', 'is not', null)
-            // Keys in one order, so two statements claiming some of the same keys queue up
-            // instead of deadlocking; a key given twice goes to its first start, the second
-            // is skipped as a conflict.
-            .orderBy('start.key')
-            .orderBy('start.position'),
-        )
-        .onConflict((conflict) => conflict.column('key').doNothing())
-        .returning('order_id'),
-    )
-    .with('new_order', (db) =>
-      db
-        .insertInto('orders')
-        .columns(['order_id', 'saga_id', 'customer_id', 'customer_email', 'items', 'amount_minor', 'currency', 'status'])
-        .expression((eb) =>
-          eb
-            .selectFrom('start')
-            .select([
-              'start.order_id',
-              'start.saga_id',
-              'start.customer_id',
-              'start.customer_email',
-              'start.items',
-              'start.amount_minor',
-              'start.currency',
-              'start.status',
-            ])
-            .where((where) => where.or([where('start.key', 'is', null), where('start.order_id', 'in', where.selectFrom('claimed').select('claimed.order_id'))])),
-        )
-        .returning('order_id'),
-    )
-    .with('new_saga', (db) =>
-      db
-        .insertInto('sagas')
-        .columns(['saga_id', 'order_id', 'state', 'timeout_at'])
-        .expression((eb) =>
-          eb
-            .selectFrom('new_order')
-            .innerJoin('start', 'start.order_id', 'new_order.order_id')
-            .select([
-              'start.saga_id',
-              'start.order_id',
-              'start.state',
-              sql<Date>`clock_timestamp() + ${timeoutMs}::integer * interval '1 millisecond'`.as('timeout_at'),
-            ]),
-        )
-        .returning('saga_id'),
-    )
-    .insertInto('saga_history')
-    .columns(['saga_id', 'event_id', 'type', 'to_state', 'compensation'])
-    .expression((eb) =>
-      eb
-        .selectFrom('new_saga')
-        .innerJoin('start', 'start.saga_id', 'new_saga.saga_id')
-        .select(['start.saga_id', 'start.event_id', 'start.type', 'start.state as to_state', 'start.compensation']),
-    )
-    .returning('saga_id')
-    .execute();
-  const started = new Set(written.map((row) => row.saga_id));
-  return starts.map(({ ids }, position) => (started.has(ids.sagaId) ? created[position] : undefined));
+function recordUnchanged(db: Kysely<OrderTables>, params: Transition) {
+  return db.insertInto('saga_history').columns(historyColumns).expression(historyRows(params));
 }
