@@ -155,7 +155,8 @@ export async function main(argv: readonly string[], env: Record<string, string |
     const loggers = new Map<ServiceName, Logger>();
     const logFor = (service: ServiceName) => {
       let logger = loggers.get(service);
-      if (!logger) loggers.set(service, (logger = createLogger(service, config.LOG_LEVEL).child({ component: 'dlq' })));
+      // Through the same output as the summary, so the summary stays the last line.
+      if (!logger) loggers.set(service, (logger = createLogger(service, config.LOG_LEVEL, { write: (line) => io.out(line) }).child({ component: 'dlq' })));
       return logger;
     };
     return await run(command, queues, logFor, io);
