@@ -1,8 +1,12 @@
+import { SpanKind } from '@opentelemetry/api';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { routingKeyOf } from '../contracts/events.ts';
 import type { Envelope } from '../contracts/envelope.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import { sendAhead } from '../db/pipelined-driver.ts';
+import { startRowSpans } from '../tracing/outbox-hop.ts';
+import { inSpan } from '../tracing/spans.ts';
+import type { Tracing } from '../tracing/tracing.ts';
 
 export const OUTBOX_NOTIFY_CHANNEL = 'outbox';
 
@@ -32,6 +36,8 @@ export interface OutboxOptions {
    * leave them alone until the claim runs out.
    */
   claimMs?: number;
+  /** When set, each transaction and each row written is a span, and a row stores its span's traceparent. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -59,15 +65,17 @@ export class Outbox<DB extends MessagingTables> {
   /** Adds events with headers of their own (a batch of handlers, each continuing its message's trace), in one statement. */
   async enqueueEach(trx: Transaction<DB>, entries: readonly OutboxEntry[]): Promise<void> {
     if (entries.length === 0) return;
-    const messages = entries.map(({ event, headers }) => ({
+    const kit = trx as unknown as Transaction<MessagingTables>;
+    const { tracing } = this.options;
+    const rows = tracing ? await startRowSpans(tracing, kit, entries) : undefined;
+    const messages = entries.map(({ event, headers }, index) => ({
       eventId: event.eventId,
       routingKey: routingKeyOf(event.type),
       type: event.type,
       sagaId: event.sagaId,
       body: JSON.stringify(event),
-      headers,
+      headers: rows?.headers[index] ?? headers,
     }));
-    const kit = trx as unknown as Transaction<MessagingTables>;
     // Arrays rather than one VALUES row per event: the same text for any number of rows, so it is prepared once.
     // Nothing waits for its answer: COMMIT, written right behind it, fails if it did.
     const insert = sql`
@@ -78,6 +86,7 @@ export class Outbox<DB extends MessagingTables> {
            as rows (event_id, routing_key, envelope, headers)`;
     await sendAhead(kit, insert.compile(kit));
     if (this.options.notify) await sendAhead(kit, sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.compile(kit));
+    rows?.end();
     const added = this.added.get(trx);
     if (added) added.push(...messages);
     else this.added.set(trx, messages);
@@ -89,7 +98,13 @@ export class Outbox<DB extends MessagingTables> {
   }
 
   /** Runs `work` in one transaction; the messages it enqueued are handed on as soon as it commits. */
-  async transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+    const { tracing } = this.options;
+    if (!tracing) return this.run(work);
+    return inSpan(tracing, 'db transaction', { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql' } }, undefined, () => this.run(work));
+  }
+
+  private async run<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
     let added: OutboxMessage[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
       const value = await work(trx);
