@@ -17,6 +17,10 @@ export async function traceHttp(app: HttpApp, tracing: Tracing): Promise<void> {
     instrumentHooks: false,
     ignorePaths: ({ url }) => UNTRACED.test(url),
     requestHook: (span, request) => span.updateName(`${request.method} ${request.routeOptions.url ?? 'unknown route'}`),
+    // Route handlers here are anonymous: the span would be named after the plugin chain that registered them.
+    lifecycleHook: (span, { hookName, request }) => {
+      if (hookName === 'handler') span.updateName(`route ${request.method} ${request.routeOptions.url ?? 'unknown route'}`);
+    },
   });
   instrumentation.setTracerProvider(tracing.provider);
   // Called, not registered: app.register would run it only once the app is ready, after the routes it must wrap are added.

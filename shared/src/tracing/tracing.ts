@@ -7,6 +7,8 @@ export interface Tracing {
   readonly tracer: Tracer;
   /** The provider, for instrumentations that take one (@fastify/otel). */
   readonly provider: import('@opentelemetry/api').TracerProvider;
+  /** Exports the spans ended so far now, rather than at the next scheduled export. */
+  flush(): Promise<void>;
   /** Exports what is buffered and stops; the service's last step. */
   shutdown(): Promise<void>;
 }
@@ -46,6 +48,7 @@ export async function startTracing(settings: TracingSettings): Promise<Tracing |
   return {
     tracer: provider.getTracer('@checkout-saga/shared'),
     provider,
+    flush: () => provider.forceFlush(),
     shutdown: () => provider.shutdown(),
   };
 }
