@@ -81,3 +81,26 @@ test("continueTrace names the recording span when there is one, so what a step w
   span.end();
   await tracing.shutdown();
 });
+
+// Without the bound, shutdown waits out the export (here made as long as it gets) and the test times out.
+test('stopping does not wait for a collector that takes the export and never answers', { timeout: 20_000 }, async () => {
+  const before = process.env.OTEL_EXPORTER_OTLP_TIMEOUT;
+  process.env.OTEL_EXPORTER_OTLP_TIMEOUT = '600000';
+  const held: import('node:http').ServerResponse[] = [];
+  const silent = createServer((_request, response) => held.push(response));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  try {
+    const tracing = (await startTracing(settings({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}` })))!;
+    tracing.tracer.startSpan('never acknowledged').end();
+    await tracing.shutdown();
+    // Shut down while the export is still unanswered.
+    expect(held.length).toBe(1);
+    expect(held[0]!.headersSent).toBe(false);
+  } finally {
+    if (before === undefined) delete process.env.OTEL_EXPORTER_OTLP_TIMEOUT;
+    else process.env.OTEL_EXPORTER_OTLP_TIMEOUT = before;
+    for (const response of held) response.end();
+    silent.closeAllConnections();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  }
+});

@@ -49,11 +49,15 @@ export async function startTracing(settings: TracingSettings): Promise<Tracing |
     tracer: provider.getTracer('@checkout-saga/shared'),
     provider,
     flush: () => provider.forceFlush(),
-    shutdown: () => provider.shutdown(),
+    // Bounded: a collector that does not answer must not hold a graceful shutdown past SHUTDOWN_TIMEOUT_MS (the export timeout alone is 10 s).
+    shutdown: () => Promise.race([provider.shutdown(), new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_EXPORT_MS).unref())]),
   };
 }
 
 let processWide = false;
+
+/** How long stopping a service waits for its last spans to be exported. */
+const SHUTDOWN_EXPORT_MS = 2000;
 
 /** OTEL_TRACES_SAMPLER as the spec names them; SDK 3 no longer reads it from the environment itself. */
 async function sampler(settings: TracingSettings): Promise<Sampler> {
