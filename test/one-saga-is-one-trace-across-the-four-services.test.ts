@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sql } from 'kysely';
 import { traceIdOf } from '@checkout-saga/shared';
-import { startSmtpSink, waitFor, type SmtpSink } from '@checkout-saga/shared/testing';
+import { startOtlpReceiver, startSmtpSink, waitFor, type OtlpReceiver, type ReceivedSpan, type SmtpSink } from '@checkout-saga/shared/testing';
 import { order, placeOrder, settledOrder } from './support/client.ts';
-import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './support/otlp-receiver.ts';
 import { startSystem, type System } from './support/system.ts';
 
 /*
