@@ -88,8 +88,16 @@ describe('the configuration', () => {
   });
 
   test('the observability services sit behind a profile, listen on loopback, and mount files that exist where the configs expect them', () => {
-    const added = observability.services as Json;
-    expect(Object.keys(added).sort()).toEqual(['grafana', 'jaeger', 'prometheus']);
+    const { grafana, jaeger, prometheus: prometheusService, ...services } = observability.services as Json;
+    const added: Json = { grafana, jaeger, prometheus: prometheusService };
+    expect(Object.keys(added).every((name) => added[name])).toBe(true);
+    // Besides them, the file only points the four services' traces at Jaeger; without it, tracing is off.
+    const merged = parse(read('docker-compose.yml'), { merge: true }) as Json;
+    expect(Object.keys(services).sort()).toEqual(['inventory', 'notification', 'order', 'payment']);
+    for (const [name, service] of Object.entries(services)) {
+      expect(service, name).toEqual({ environment: { OTEL_EXPORTER_OTLP_ENDPOINT: '${OTEL_EXPORTER_OTLP_ENDPOINT:-http://jaeger:4318}' } });
+      expect(merged.services[name].environment.OTEL_EXPORTER_OTLP_ENDPOINT, `${name} has tracing off by default`).toBe('${OTEL_EXPORTER_OTLP_ENDPOINT:-}');
+    }
     for (const [name, service] of Object.entries(added)) {
       expect(service.profiles, name).toEqual(['observability']);
       expect(compose.services[name], `${name} is not in docker-compose.yml as well`).toBeUndefined();

@@ -18,6 +18,10 @@ const badSettings: { variable: string; env: Record<string, string>; says: string
   { variable: 'OUTBOX_POLL_INTERVAL_MS', env: { OUTBOX_POLL_INTERVAL_MS: 'fast' }, says: 'OUTBOX_POLL_INTERVAL_MS is "fast": expected milliseconds between outbox polls' },
   { variable: 'OUTBOX_NOTIFY', env: { OUTBOX_NOTIFY: 'yes' }, says: 'OUTBOX_NOTIFY is "yes": expected true to also wake relays' },
   { variable: 'LOG_LEVEL', env: { LOG_LEVEL: 'loud' }, says: 'LOG_LEVEL is "loud": expected one of fatal, error, warn, info, debug, trace, silent' },
+  { variable: 'OTEL_EXPORTER_OTLP_PROTOCOL', env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, says: 'OTEL_EXPORTER_OTLP_PROTOCOL is "grpc": expected http/protobuf or http/json' },
+  { variable: 'OTEL_EXPORTER_OTLP_ENDPOINT', env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'jaeger:4318' }, says: 'OTEL_EXPORTER_OTLP_ENDPOINT is not valid (its value is not shown: it may hold a password or token): expected the OTLP/HTTP base URL' },
+  { variable: 'OTEL_TRACES_SAMPLER', env: { OTEL_TRACES_SAMPLER: 'sometimes' }, says: 'OTEL_TRACES_SAMPLER is "sometimes": expected always_on, always_off, traceidratio' },
+  { variable: 'OTEL_TRACES_SAMPLER_ARG', env: { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '10%' }, says: 'OTEL_TRACES_SAMPLER_ARG is "10%": expected the ratio of traces sampled' },
   { variable: 'INBOX_RETENTION_MS', env: { RETRY_BASE_DELAY_MS: '20000', INBOX_RETENTION_MS: '60000' }, says: 'INBOX_RETENTION_MS is 60000: expected more than twice the retry schedule' },
 ];
 

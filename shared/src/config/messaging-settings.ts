@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { tracingSettings } from '../tracing/settings.ts';
 import { ConfigError } from './load-config.ts';
 
 export type ServiceName = 'order' | 'payment' | 'inventory' | 'notification';
@@ -61,6 +62,7 @@ export function messagingSettings(service: ServiceName, defaultPort: number) {
     CONSUMER_PREFETCH: int(256, 1, 'messages a consumer holds unacknowledged at once, 1 to 1000', 1000),
     CONSUMER_BATCH_SIZE: int(64, 1, 'messages applied in one transaction, 1 to 1000', 1000),
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 'milliseconds graceful shutdown may take before the process exits anyway'),
+    ...tracingSettings(service),
   };
 }
 

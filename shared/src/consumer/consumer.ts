@@ -1,3 +1,4 @@
+import { context, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Transaction } from 'kysely';
 import type { BrokerAttachment } from '../broker/broker.ts';
@@ -11,6 +12,8 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
 import { SerialBatches } from '../runtime/serial-batches.ts';
+import { contextFrom, failed, inSpan } from '../tracing/spans.ts';
+import type { Tracing } from '../tracing/tracing.ts';
 import { reportDeadLetter } from './dead-letter-report.ts';
 import { classifyFailure, describeError } from './failure.ts';
 import type { EventHandler } from './handler.ts';
@@ -48,6 +51,8 @@ export interface ConsumerOptions<DB extends MessagingTables> {
   maxAttempts: number;
   logger: Logger;
   metrics?: Metrics;
+  /** When set, each delivery is a consume span (child of the publish span its message names) with a handler span inside. */
+  tracing?: Tracing | undefined;
 }
 
 type Outcome = 'handled' | 'duplicate';
@@ -62,6 +67,9 @@ interface Delivery<DB extends MessagingTables> {
   attempt: number;
   traceparent: string | undefined;
   log: Logger;
+  /** The consume span and the context it is active in, when tracing. */
+  span?: Span;
+  context?: Context;
 }
 
 /**
@@ -201,10 +209,44 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
 
     const traceparent = message.properties.headers?.traceparent as string | undefined;
     const log = this.options.logger.child({ eventId: event.eventId, sagaId: event.sagaId, orderId: event.orderId, type: event.type, traceId: traceIdOf(traceparent) });
-    const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log };
+    const delivery: Delivery<DB> = { channel, message, event, handler, attempt, traceparent, log, ...this.consumeSpan(event, message) };
     if (handler.transactional === false || !this.options.outbox) return this.track(this.inTurn(channel, () => this.deliverOutside(delivery)));
     if (handler.batch === false || handler.externalEffects || this.options.batchSize <= 1) return this.track(this.inTurn(channel, () => this.deliverAlone(delivery)));
     this.batches.add(delivery);
+  }
+
+  /**
+   * The span of one delivery, from its arrival to its ack or its copy to a retry or dead-letter queue.
+   * Written by hand: @opentelemetry/instrumentation-amqplib supports amqplib 2 but patches it through a
+   * require hook, which must run before amqplib loads (the kit's static ESM imports load it first) and
+   * reports every service of a process to one global provider (the tests host four services in one).
+   */
+  private consumeSpan(event: Envelope, message: ConsumeMessage): Pick<Delivery<DB>, 'span' | 'context'> {
+    const { tracing, topology } = this.options;
+    if (!tracing) return {};
+    const parent = contextFrom(message.properties.headers);
+    const span = tracing.tracer.startSpan(
+      `consume ${event.type}`,
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'rabbitmq',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': topology.queue,
+          'messaging.rabbitmq.destination.routing_key': message.fields.routingKey,
+          'messaging.message.id': event.eventId,
+          'saga.id': event.sagaId,
+          'order.id': event.orderId,
+        },
+      },
+      parent,
+    );
+    return { span, context: trace.setSpan(parent, span) };
+  }
+
+  /** Runs `work` with the delivery's consume span active (as it is when tracing is off: directly). */
+  private within<T>(delivery: Delivery<DB>, work: () => Promise<T>): Promise<T> {
+    return delivery.context ? context.with(delivery.context, work) : work();
   }
 
   /**
@@ -230,7 +272,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private async deliverBatch(batch: Delivery<DB>[]): Promise<void> {
     let outcomes: Outcome[];
     try {
-      outcomes = await this.apply(batch);
+      // The batch's transaction is in the first message's trace; the others' handler spans link to it.
+      outcomes = await this.within(batch[0]!, () => this.apply(batch));
     } catch {
       // Someone in the batch failed (or the database did): apply each on its own, so only the message at fault pays.
       for (const delivery of batch) await this.deliverAlone(delivery);
@@ -241,7 +284,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
 
   private async deliverAlone(delivery: Delivery<DB>): Promise<void> {
     try {
-      const [outcome] = await this.withConflictRetries(() => this.apply([delivery]));
+      const [outcome] = await this.within(delivery, () => this.withConflictRetries(() => this.apply([delivery])));
       this.settled(delivery, outcome!);
     } catch (error) {
       await this.fail(delivery, error);
@@ -254,13 +297,15 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     const done = new HeldLogLines();
     try {
       await this.timed(handler, () =>
-        handler.handle({
-          event,
-          trx: undefined as never,
-          emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)),
-          log,
-          afterCommit: (work) => done.defer(work),
-        }),
+        this.handlerSpan(delivery, delivery.context, () =>
+          handler.handle({
+            event,
+            trx: undefined as never,
+            emit: () => Promise.reject(new Error(`${handler.name} has no outbox`)),
+            log,
+            afterCommit: (work) => done.defer(work),
+          }),
+        ),
       );
       done.release();
       this.settled(delivery, 'handled');
@@ -270,6 +315,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   }
 
   private settled(delivery: Delivery<DB>, outcome: Outcome): void {
+    delivery.span?.setAttribute('messaging.outcome', outcome);
+    delivery.span?.end();
     this.options.metrics?.messages.inc({ handler: delivery.handler.name, outcome });
     delivery.log.debug({ handler: delivery.handler.name, outcome }, 'message handled');
     ack(delivery.channel, delivery.message);
@@ -321,19 +368,31 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       /** Set once the emitted events are written: an event emitted later would be lost, so emit throws then. */
       let written = false;
       const outcomes: Outcome[] = [];
-      for (const [index, { event, handler, traceparent, log }] of deliveries.entries()) {
+      const { tracing } = this.options;
+      // A transaction of several messages' handlers: each handler span is in its own message's trace, linked to the transaction.
+      if (tracing && deliveries.length > 1) {
+        const transaction = trace.getActiveSpan();
+        transaction?.addLinks(deliveries.slice(1).flatMap(({ span }) => (span ? [{ context: span.spanContext(), attributes: { 'link.reason': 'applied in this transaction' } }] : [])));
+      }
+      for (const [index, delivery] of deliveries.entries()) {
+        const { event, handler, traceparent, log } = delivery;
         if (isNew && !isNew(keys[index]!)) {
           outcomes.push('duplicate');
           continue;
         }
-        // Events a handler emits continue the trace of the message that caused them.
-        const headers: Record<string, string> = traceparent ? { traceparent: continueTrace(traceparent) } : {};
+        // Events a handler emits continue the trace of the message that caused them (from the handler's span, when tracing).
         const emit = async (events: Envelope | readonly Envelope[]) => {
           if (written) throw new Error(`${handler.name} emitted after its transaction ended: emit inside handle(), and await it`);
+          const next = traceparent || tracing ? continueTrace(traceparent) : undefined;
+          const headers: Record<string, string> = next ? { traceparent: next } : {};
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
         try {
-          await this.timed(handler, () => handler.handle({ event, trx, emit, log: logLines.hold(log), afterCommit: (work) => logLines.defer(work) }));
+          await this.timed(handler, () =>
+            this.handlerSpan(delivery, deliveries.length === 1 ? undefined : delivery.context, () =>
+              handler.handle({ event, trx, emit, log: logLines.hold(log), afterCommit: (work) => logLines.defer(work) }),
+            ),
+          );
         } catch (error) {
           // A duplicate may fail where the first delivery did not (its saga moved on): it is not a failure then.
           if (!isNew) await confirmAllNew();
@@ -350,6 +409,14 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     return outcomes;
   }
 
+  /** Runs a handler in a span of its own under `parent` (else the active span: the transaction's), when tracing. */
+  private handlerSpan(delivery: Delivery<DB>, parent: Context | undefined, work: () => Promise<void>): Promise<void> {
+    const { tracing } = this.options;
+    if (!tracing) return work();
+    const { handler, event, attempt } = delivery;
+    return inSpan(tracing, `handle ${handler.name}`, { attributes: { 'handler.name': handler.name, 'event.type': event.type, 'messaging.attempt': attempt } }, parent, () => work());
+  }
+
   private async timed(handler: EventHandler<DB, EventType>, work: () => Promise<void>): Promise<void> {
     const timer = this.options.metrics?.handlerDuration.startTimer({ handler: handler.name });
     try {
@@ -359,7 +426,16 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     }
   }
 
-  private async fail({ channel, message, handler: { name: handler }, attempt, log }: Delivery<DB>, error: unknown): Promise<void> {
+  private async fail(delivery: Delivery<DB>, error: unknown): Promise<void> {
+    if (delivery.span) failed(delivery.span, error);
+    try {
+      await this.retryOrDeadLetter(delivery, error);
+    } finally {
+      delivery.span?.end();
+    }
+  }
+
+  private async retryOrDeadLetter({ channel, message, handler: { name: handler }, attempt, log }: Delivery<DB>, error: unknown): Promise<void> {
     const reason = describeError(error);
     const kind = classifyFailure(error);
     const { retryQueues } = this.options.topology;

@@ -1,8 +1,12 @@
+import { SpanKind } from '@opentelemetry/api';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { routingKeyOf } from '../contracts/events.ts';
 import type { Envelope } from '../contracts/envelope.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import { sendAhead } from '../db/pipelined-driver.ts';
+import { startRowSpans } from '../tracing/outbox-hop.ts';
+import { inSpan } from '../tracing/spans.ts';
+import type { Tracing } from '../tracing/tracing.ts';
 
 export const OUTBOX_NOTIFY_CHANNEL = 'outbox';
 
@@ -32,6 +36,8 @@ export interface OutboxOptions {
    * leave them alone until the claim runs out.
    */
   claimMs?: number;
+  /** When set, each transaction and each row written is a span, and a row stores its span's traceparent. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -64,15 +70,17 @@ export class Outbox<DB extends MessagingTables> {
     // to it after the commit: they would wait out the whole claim (OUTBOX_CLAIM_MS) unpublished.
     if (!added) throw new Error('Outbox.enqueue needs a transaction of outbox.transaction() (a handler\'s trx is one) that is still open');
     if (entries.length === 0) return;
-    const messages = entries.map(({ event, headers }) => ({
+    const kit = trx as unknown as Transaction<MessagingTables>;
+    const { tracing } = this.options;
+    const rows = tracing ? await startRowSpans(tracing, kit, entries) : undefined;
+    const messages = entries.map(({ event, headers }, index) => ({
       eventId: event.eventId,
       routingKey: routingKeyOf(event.type),
       type: event.type,
       sagaId: event.sagaId,
       body: JSON.stringify(event),
-      headers,
+      headers: rows?.headers[index] ?? headers,
     }));
-    const kit = trx as unknown as Transaction<MessagingTables>;
     // Arrays rather than one VALUES row per event: the same text for any number of rows, so it is prepared once.
     // Nothing waits for its answer: COMMIT, written right behind it, fails if it did.
     const insert = sql`
@@ -83,6 +91,7 @@ export class Outbox<DB extends MessagingTables> {
            as rows (event_id, routing_key, envelope, headers)`;
     await sendAhead(kit, insert.compile(kit));
     if (this.options.notify) await sendAhead(kit, sql`select pg_notify(${OUTBOX_NOTIFY_CHANNEL}, '')`.compile(kit));
+    rows?.end();
     added.push(...messages);
   }
 
@@ -92,7 +101,13 @@ export class Outbox<DB extends MessagingTables> {
   }
 
   /** Runs `work` in one transaction; the messages it enqueued are handed on as soon as it commits. */
-  async transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+  transaction<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
+    const { tracing } = this.options;
+    if (!tracing) return this.run(work);
+    return inSpan(tracing, 'db transaction', { kind: SpanKind.CLIENT, attributes: { 'db.system.name': 'postgresql' } }, undefined, () => this.run(work));
+  }
+
+  private async run<T>(work: (trx: Transaction<DB>) => Promise<T>): Promise<T> {
     const added: OutboxMessage[] = [];
     const result = await this.db.transaction().execute(async (trx) => {
       this.added.set(trx, added);

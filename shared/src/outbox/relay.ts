@@ -4,6 +4,8 @@ import type { ConfirmPublisher, OutboundMessage, PublishOutcome } from '../broke
 import type { MessagingTables } from '../db/messaging-tables.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { startPublishSpans } from '../tracing/outbox-hop.ts';
+import type { Tracing } from '../tracing/tracing.ts';
 import { OUTBOX_NOTIFY_CHANNEL, type OutboxMessage } from './outbox.ts';
 
 export interface RelayOptions {
@@ -21,6 +23,8 @@ export interface RelayOptions {
    * while one waits for its confirms, the next is claimed and published. Default 1.
    */
   maxInFlightBatches?: number;
+  /** When set, each message published is a span linked to the span that wrote its row. */
+  tracing?: Tracing | undefined;
   /** Test hook: runs after a batch is confirmed by the broker and before it is marked published. */
   afterPublish?: (eventIds: string[]) => Promise<void> | void;
 }
@@ -162,11 +166,11 @@ export class OutboxRelay {
   }
 
   private async publishDirect(messages: readonly OutboxMessage[]): Promise<void> {
-    const { publisher, exchange, metrics } = this.options;
+    const { publisher, metrics } = this.options;
     const ids = messages.map((message) => message.eventId);
     if (!this.running || !publisher.isReady) return this.release(ids, 'not connected to the broker');
     const started = performance.now();
-    const outcomes = await publisher.publishAll(messages.map((message) => toMessage(exchange, message)));
+    const outcomes = await this.publishAll(messages);
     metrics?.confirmLatency.observe((performance.now() - started) / 1000);
     await this.options.afterPublish?.(ids);
 
@@ -179,6 +183,16 @@ export class OutboxRelay {
       metrics?.publishFailures.inc(failedIds.length);
       await this.release(failedIds, error);
     }
+  }
+
+  /** Publishes rows and waits for their confirms, each in a publish span when tracing. */
+  private async publishAll(rows: readonly OutboxMessage[]): Promise<PublishOutcome[]> {
+    const { publisher, exchange, tracing } = this.options;
+    if (!tracing) return publisher.publishAll(rows.map((row) => toMessage(exchange, row)));
+    const publishing = startPublishSpans(tracing, exchange, rows);
+    const outcomes = await publisher.publishAll(rows.map((row, index) => toMessage(exchange, row, publishing.traceparents[index])));
+    publishing.end(outcomes);
+    return outcomes;
   }
 
   /** Marks confirmed rows published, all that have gathered in one UPDATE, until none are left. */
@@ -210,7 +224,7 @@ export class OutboxRelay {
 
   /** Claims, publishes and marks one batch of the rows after id `after`; `lastId` is the last row it claimed. */
   private async publishBatch(after: string): Promise<{ claimed: number; published: number; unroutable: number; lastId: string }> {
-    const { db, publisher, exchange, batchSize, metrics } = this.options;
+    const { db, publisher, batchSize, metrics } = this.options;
     const nothing = { claimed: 0, published: 0, unroutable: 0, lastId: after };
     if (!publisher.isReady) return nothing;
     return db.transaction().execute(async (trx) => {
@@ -230,7 +244,7 @@ export class OutboxRelay {
       }
 
       const started = performance.now();
-      const outcomes = await publisher.publishAll(rows.map((row) => toMessage(exchange, row)));
+      const outcomes = await this.publishAll(rows);
       metrics?.confirmLatency.observe((performance.now() - started) / 1000);
       await this.options.afterPublish?.(rows.map((row) => row.eventId));
 
@@ -297,8 +311,8 @@ function countUnroutable(metrics: Metrics | undefined, items: readonly OutboxMes
   return count;
 }
 
-function toMessage(exchange: string, row: OutboxMessage): OutboundMessage {
-  const { traceparent } = row.headers;
+/** The message for a row; it carries `traceparent` (the publish span's) when given, else the row's own. */
+function toMessage(exchange: string, row: OutboxMessage, traceparent = row.headers.traceparent): OutboundMessage {
   return {
     exchange,
     routingKey: row.routingKey,

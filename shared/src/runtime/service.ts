@@ -17,6 +17,8 @@ import { createLogger, type Logger } from '../logger.ts';
 import { createMetrics, type Metrics } from '../metrics.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
+import { traceHttp } from '../tracing/http.ts';
+import { startTracing, type Tracing } from '../tracing/tracing.ts';
 import { RetentionJanitor, type RetentionRule } from './retention.ts';
 
 /** Background work a service runs beside its consumer (the order service's timeout checker). */
@@ -58,6 +60,8 @@ export interface RunningService<DB extends MessagingTables = MessagingTables> {
   /** The retention sweep (every minute); undefined for a service without a database. */
   retention: RetentionJanitor | undefined;
   logger: Logger;
+  /** The service's tracer provider; undefined when no OTLP endpoint is set (no SDK started). */
+  tracing: Tracing | undefined;
   stop(): Promise<void>;
 }
 
@@ -74,6 +78,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
 ): Promise<RunningService<DB>> {
   const logger = options.logger ?? createLogger(definition.name, config.LOG_LEVEL);
   const metrics = createMetrics(definition.name);
+  const tracing = await startTracing(config);
   const hasDatabase = definition.database !== false;
   const database: Database<DB> | undefined = hasDatabase ? createDatabase<DB>(config.DATABASE_URL, config.DATABASE_POOL_SIZE) : undefined;
   const db = database?.db as Kysely<DB>;
@@ -89,12 +94,14 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     maxInFlightBatches: relayConnections(config.DATABASE_POOL_SIZE),
     logger: logger.child({ component: 'relay' }),
     metrics,
+    tracing,
     ...(config.OUTBOX_NOTIFY ? { listenUrl: config.DATABASE_URL } : {}),
   });
   const outbox = new Outbox<DB>(db, {
     notify: config.OUTBOX_NOTIFY,
     claimMs: config.OUTBOX_CLAIM_MS,
     onCommit: (messages) => relay.publishCommitted(messages),
+    tracing,
   });
   const context: ServiceContext<DB, C> = { config, db, outbox, logger, metrics };
 
@@ -124,6 +131,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         maxAttempts: config.MAX_DELIVERY_ATTEMPTS,
         logger: logger.child({ component: 'consumer' }),
         metrics,
+        tracing,
       })
     : undefined;
 
@@ -153,6 +161,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   janitor?.start();
 
   const app = createHttpApp(logger);
+  if (tracing) await traceHttp(app, tracing);
   await serveApiDocs(app, { title: `checkout-saga ${definition.name} service`, version: API_VERSION, ...(definition.description ? { description: definition.description } : {}) });
   app.get('/health', { schema: { summary: 'Liveness: the process answers', noDatabase: true, response: { 200: Health } } }, async () => ({
     status: 'ok' as const,
@@ -183,6 +192,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     janitor?.stop();
     await broker.close().catch(() => {});
     await database?.close().catch(() => {});
+    await tracing?.shutdown().catch(() => {});
     throw error;
   }
   const url = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
@@ -201,10 +211,12 @@ export async function startService<DB extends MessagingTables, C extends Messagi
       janitor?.stop();
       await broker.close().catch(() => {});
       await database?.close();
+      // Last, so the spans of the final messages and publishes are exported too.
+      await tracing?.shutdown().catch((error: Error) => logger.warn({ err: error.message }, 'could not export the last spans'));
       logger.info('stopped');
     })());
 
-  return { name: definition.name, app, url, db, relay, topology, retention: janitor, logger, stop };
+  return { name: definition.name, app, url, db, relay, topology, retention: janitor, logger, tracing, stop };
 }
 
 /** The version of the HTTP API every service's OpenAPI document states. */

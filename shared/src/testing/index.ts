@@ -10,3 +10,5 @@ export { startTestService, publishEnvelopes, emitted, applied, duplicates } from
 export type { ServiceHarness, ServiceHarnessOptions } from './service-harness';
 export { startSmtpSink } from './smtp-sink';
 export type { ReceivedMail, SmtpSink } from './smtp-sink';
+export { startOtlpReceiver } from './otlp-receiver';
+export type { OtlpReceiver, ReceivedSpan } from './otlp-receiver';
