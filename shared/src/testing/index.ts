@@ -10,3 +10,6 @@ export { startTestService, publishEnvelopes, emitted, applied, duplicates } from
 export type { ServiceHarness, ServiceHarnessOptions } from './service-harness';
 export { startSmtpSink } from './smtp-sink';
 export type { ReceivedMail, SmtpSink } from './smtp-sink';
+// The names KIT_WITHOUT takes, for the benches and tests that switch mechanisms off.
+export { MECHANISMS } from '../runtime/mechanisms';
+export type { Mechanism } from '../runtime/mechanisms';
