@@ -48,12 +48,13 @@ if (unknown !== undefined) throw new Error(`--only names "${unknown}": expected 
 const mechanisms = (only ?? MECHANISMS) as readonly Mechanism[];
 const out = args.out ?? join(root, 'test-output', `mechanisms-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 
-/** What `bench/saga.ts --json` puts in `summary`. */
+/** What `bench/saga.ts --json` puts in `summary`, and the orders refused at saturation (a run with any is suspect). */
 interface Summary {
   sagasPerSecond: number;
   p50AtRate: number;
   p50Serial: number | null;
   nodeCpuMsPerSaga: number;
+  rejected: number;
 }
 
 type Variant = 'baseline' | Mechanism;
@@ -91,7 +92,8 @@ function runSagaBench(variant: Variant): Promise<Summary> {
       const last = stdout.trim().split('\n').at(-1) ?? '';
       try {
         if (code !== 0) throw new Error(`exited with ${code}`);
-        resolve((JSON.parse(last) as { summary: Summary }).summary);
+        const result = JSON.parse(last) as { summary: Omit<Summary, 'rejected'>; saturation: { rejected: number } };
+        resolve({ ...result.summary, rejected: result.saturation.rejected });
       } catch (error) {
         reject(new Error(`saga bench ${variant}: ${(error as Error).message}; last line: ${last.slice(0, 200)}`));
       }
@@ -112,8 +114,8 @@ const signed = (value: number, digits: number, unit: string) => (Number.isNaN(va
 
 function describeRun(run: Run): string {
   if (!run.summary) return `failed: ${run.error}`;
-  const { sagasPerSecond, p50Serial, p50AtRate, nodeCpuMsPerSaga } = run.summary;
-  return `${fixed(sagasPerSecond, 0)} sagas/s, p50 serial ${fixed(p50Serial, 1)} ms, p50 at ${args.rate}/s ${fixed(p50AtRate, 1)} ms, Node CPU ${fixed(nodeCpuMsPerSaga, 2)} ms/saga`;
+  const { sagasPerSecond, p50Serial, p50AtRate, nodeCpuMsPerSaga, rejected } = run.summary;
+  return `${fixed(sagasPerSecond, 0)} sagas/s${rejected > 0 ? ` (${rejected} orders refused!)` : ''}, p50 serial ${fixed(p50Serial, 1)} ms, p50 at ${args.rate}/s ${fixed(p50AtRate, 1)} ms, Node CPU ${fixed(nodeCpuMsPerSaga, 2)} ms/saga`;
 }
 
 type Metric = 'sagasPerSecond' | 'p50Serial' | 'p50AtRate' | 'nodeCpuMsPerSaga';
