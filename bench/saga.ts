@@ -7,12 +7,18 @@
  * watching its exchange for the terminal events.
  *
  *   npm run bench -- [--rate 20] [--rate-seconds 10] [--concurrency 64] [--seconds 60]
+ *                    [--serial-seconds 0] [--no-work] [--json]
  *                    [--tcp] [--profile] [--url http://127.0.0.1:3000]
  *
  * Prints sagas completed per second, HTTP accept rate, end-to-end latency (POST → terminal
  * event) p50/p95/p99, Node CPU milliseconds per saga summed over the four services, the CPU
  * of PostgreSQL, RabbitMQ and the bench itself per saga, and (own system only) PostgreSQL
  * transactions and messages per saga.
+ *
+ * --serial-seconds N first runs sagas one at a time for N seconds (one saga in flight) and
+ * reports their end-to-end p50/p95. --no-work skips the transaction and message counts (and the
+ * two 11 s pauses they need). --json prints only the result as one JSON line, whose `summary`
+ * holds the figures `npm run bench:mechanisms` compares.
  *
  * RabbitMQ: RABBITMQ_URL if set (a cluster's nodes separated by commas, as for the services;
  * QUORUM_INITIAL_GROUP_SIZE and the other settings in the environment reach the services too),
@@ -44,6 +50,8 @@ const { values: args } = parseArgs({
     'rate-seconds': { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '60' },
+    'serial-seconds': { type: 'string', default: '0' },
+    'no-work': { type: 'boolean', default: false },
     url: { type: 'string' },
     tcp: { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -54,6 +62,7 @@ const rate = Number(args.rate);
 const rateSeconds = Number(args['rate-seconds']);
 const concurrency = Number(args.concurrency);
 const seconds = Number(args.seconds);
+const serialSeconds = Number(args['serial-seconds']);
 if (args.profile && args.url) throw new Error('--profile needs the bench to start the services itself (leave out --url)');
 
 const services = ['order', 'payment', 'inventory', 'notification'] as const;
@@ -293,7 +302,7 @@ async function serviceMessages(ports: number[]): Promise<Omit<Counters, 'transac
 const settleMs = 11_000;
 
 async function settledCounters(system: Running): Promise<Counters | undefined> {
-  if (!system.counters) return undefined;
+  if (!system.counters || args['no-work']) return undefined;
   await sleep(settleMs);
   return system.counters();
 }
@@ -384,6 +393,9 @@ function profileFiles(dir: string): string[] {
 /** The JSON line the bench prints last. */
 interface BenchResult {
   postgres: Omit<PostgresServer, 'url'> | undefined;
+  /** The figures a comparison of runs needs, in milliseconds and sagas per second; p50Serial is null without --serial-seconds. */
+  summary: { sagasPerSecond: number; p50AtRate: number; p50Serial: number | null; nodeCpuMsPerSaga: number };
+  serial: { seconds: number; sagas: number; p50: number; p95: number } | undefined;
   lowLoad: { rate: number; sagas: number; p50: number; p95: number; p99: number; stepsP50: Record<string, number> };
   saturation: {
     concurrency: number;
@@ -458,6 +470,14 @@ async function main() {
   // Warm-up: JIT, pools, connections.
   await Promise.all(Array.from({ length: 50 }, () => oneSaga()));
 
+  // Phase 0 (--serial-seconds): one saga in flight, each started when the one before has ended.
+  const serial: number[] = [];
+  const serialDeadline = performance.now() + serialSeconds * 1000;
+  while (performance.now() < serialDeadline) {
+    const result = await oneSaga();
+    if (result.latency !== undefined) serial.push(result.latency);
+  }
+
   // Phase 1: open loop at a fixed rate, for latency.
   const low: number[] = [];
   const lowRuns: Promise<void>[] = [];
@@ -511,10 +531,18 @@ async function main() {
   await system.stop();
   const profiles = system.profileDir ? profileFiles(system.profileDir) : undefined;
 
+  serial.sort((a, b) => a - b);
   low.sort((a, b) => a - b);
   high.sort((a, b) => a - b);
   const result: BenchResult = {
     postgres: args.url ? undefined : { transport: postgres.transport, address: postgres.address },
+    summary: {
+      sagasPerSecond: high.length / elapsed,
+      p50AtRate: percentile(low, 50),
+      p50Serial: serialSeconds > 0 ? percentile(serial, 50) : null,
+      nodeCpuMsPerSaga: cpu / sagas,
+    },
+    serial: serialSeconds > 0 ? { seconds: serialSeconds, sagas: serial.length, p50: percentile(serial, 50), p95: percentile(serial, 95) } : undefined,
     lowLoad: { rate, sagas: low.length, p50: percentile(low, 50), p95: percentile(low, 95), p99: percentile(low, 99), stepsP50: steps },
     saturation: {
       concurrency,
@@ -533,7 +561,7 @@ async function main() {
     },
     profiles,
   };
-  printText(result);
+  if (!args.json) printText(result);
   console.log(JSON.stringify(result));
 }
 
@@ -542,6 +570,8 @@ function printText(result: BenchResult): void {
   const server = result.postgres;
   const hint = server?.transport === 'unix socket' && !process.env.BENCH_DATABASE_URL ? '; --tcp for TCP' : '';
   console.log(server ? `PostgreSQL: ${server.transport} (${server.address})${hint}` : `PostgreSQL: as configured by the running system at ${args.url}`);
+  const serial = result.serial;
+  if (serial) console.log(`one saga in flight (${serial.seconds} s, ${serial.sagas} sagas): p50 ${ms(serial.p50)}, p95 ${ms(serial.p95)}`);
   console.log(`low load (${result.lowLoad.rate} sagas/s for ${rateSeconds} s, ${result.lowLoad.sagas} sagas): p50 ${ms(result.lowLoad.p50)}, p95 ${ms(result.lowLoad.p95)}, p99 ${ms(result.lowLoad.p99)}`);
   console.log(
     `  where it goes (p50 of each step, confirmed sagas): ${Object.entries(result.lowLoad.stepsP50)
@@ -560,7 +590,13 @@ function printText(result: BenchResult): void {
       .join(', ')}`,
   );
   const work = result.saturation.perSaga;
-  console.log(work ? describeWork(work) : 'work per saga: not measured with --url (the bench knows neither the databases nor the services’ ports)');
+  console.log(
+    work
+      ? describeWork(work)
+      : args['no-work']
+        ? 'work per saga: not measured (--no-work)'
+        : 'work per saga: not measured with --url (the bench knows neither the databases nor the services’ ports)',
+  );
   const profiles = result.profiles;
   if (profiles) console.log(`CPU profiles (whole run, startup included; open in Chrome DevTools or speedscope):\n  ${profiles.map(describeProfile).join('\n  ') || 'none written'}`);
 }

@@ -1,5 +1,6 @@
 import type { ChannelModel } from 'amqplib';
 import type { Socket } from 'node:net';
+import { switchedOff } from '../runtime/mechanisms.ts';
 
 interface AmqplibInternals {
   connection?: { stream?: Socket; muxer?: { _readIncoming?: () => void } };
@@ -13,6 +14,7 @@ interface AmqplibInternals {
  * nothing changes.
  */
 export function coalesceWrites(model: ChannelModel): void {
+  if (switchedOff('coalesced-writes')) return;
   const internals = (model as unknown as AmqplibInternals).connection;
   const stream = internals?.stream;
   const muxer = internals?.muxer;

@@ -11,6 +11,7 @@ import { claimEventsAhead } from '../inbox/inbox.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
+import { switchedOff } from '../runtime/mechanisms.ts';
 import { SerialBatches } from '../runtime/serial-batches.ts';
 import { contextFrom, failed, inSpan } from '../tracing/spans.ts';
 import type { Tracing } from '../tracing/tracing.ts';
@@ -102,9 +103,15 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
   /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
   private readonly batches: SerialBatches<Delivery<DB>>;
+  /** KIT_WITHOUT=speculative-handlers: every transaction waits for the inbox claim's answer before its handlers run. */
+  private readonly claimFirst = switchedOff('speculative-handlers');
 
   constructor(private readonly options: ConsumerOptions<DB>) {
-    this.batches = new SerialBatches(options.batchSize, (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)));
+    this.batches = new SerialBatches(
+      options.batchSize,
+      (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)),
+      'consumer-batches',
+    );
     this.handlers = new Map();
     for (const handler of options.handlers) {
       // The consumer routes by type, so a second handler for a type would silently never run.
@@ -341,7 +348,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
    */
   private async apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
     // A speculative run of a duplicate would repeat an effect no rollback can take back.
-    if (deliveries.some(({ handler }) => handler.externalEffects)) return this.applyInTransaction(deliveries, 'claim first');
+    if (this.claimFirst || deliveries.some(({ handler }) => handler.externalEffects)) return this.applyInTransaction(deliveries, 'claim first');
     try {
       return await this.applyInTransaction(deliveries, 'speculative');
     } catch (error) {

@@ -68,19 +68,23 @@ class PipelinedConnection implements DatabaseConnection {
   /** Set when the connection cannot be used again; the pool then discards it. */
   private stale: Error | undefined;
 
-  constructor(private readonly client: pg.PoolClient) {}
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly pipelining: boolean,
+  ) {}
 
-  begin(statement: string): void {
-    this.pendingBegin = statement;
+  async begin(statement: string): Promise<void> {
     this.inTransaction = true;
     this.failure = undefined;
+    if (this.pipelining) this.pendingBegin = statement;
+    else await this.run(statement, []);
   }
 
   async executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const pending = sentAhead.get(compiled);
     sentAhead.delete(compiled);
     const answer = this.write(compiled).then(toQueryResult<R>);
-    if (pending && this.inTransaction) {
+    if (pending && this.inTransaction && this.pipelining) {
       this.track(answer).then(pending.resolve, pending.reject);
       return EMPTY_RESULT;
     }
@@ -195,24 +199,31 @@ function toQueryResult<R>({ command, rowCount, rows }: pg.QueryResult): QueryRes
   return { rows: (rows ?? []) as R[], ...(wrote ? { numAffectedRows: BigInt(rowCount ?? 0) } : {}) };
 }
 
-/** Kysely's Driver over a pg pool whose clients run in pipeline mode. */
+/**
+ * Kysely's Driver over a pg pool whose clients run in pipeline mode. With `pipelining` false
+ * (KIT_WITHOUT=pipelining; the pool then without pipeline mode) every statement, BEGIN and those
+ * given to sendAhead included, is a round trip of its own, answered before the next is written.
+ */
 export class PipelinedDriver implements Driver {
   private readonly connections = new WeakMap<pg.PoolClient, PipelinedConnection>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly pipelining = true,
+  ) {}
 
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
     const client = await this.pool.connect();
     let connection = this.connections.get(client);
-    if (!connection) this.connections.set(client, (connection = new PipelinedConnection(client)));
+    if (!connection) this.connections.set(client, (connection = new PipelinedConnection(client, this.pipelining)));
     return connection;
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const characteristics = [settings.isolationLevel && `isolation level ${settings.isolationLevel}`, settings.accessMode].filter(Boolean);
-    (connection as PipelinedConnection).begin(characteristics.length > 0 ? `start transaction ${characteristics.join(' ')}` : 'begin');
+    await (connection as PipelinedConnection).begin(characteristics.length > 0 ? `start transaction ${characteristics.join(' ')}` : 'begin');
   }
 
   commitTransaction(connection: DatabaseConnection): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Compilable, CompiledQuery, Kysely, QueryResult } from 'kysely';
+import { switchedOff } from '../runtime/mechanisms.ts';
 
 const PARAMETER = Symbol('reusable query parameter');
 
@@ -29,6 +30,8 @@ export function reusableQuery<DB, P extends Record<string, unknown>, R>(build: (
   let compiled: CompiledQuery<R> | undefined;
   /** The statement with these values, to run or to send ahead. */
   const withValues = (db: Kysely<DB>, params: P): CompiledQuery<R> => {
+    // KIT_WITHOUT=reusable-query: what the statement costs as a plain Kysely query, built with its values on every call.
+    if (switchedOff('reusable-query')) return build(db, params).compile();
     compiled ??= build(db, placeholders<P>()).compile();
     const parameters = compiled.parameters.map((value) => (isPlaceholder(value) ? params[value[PARAMETER]] : value));
     return { ...compiled, parameters };

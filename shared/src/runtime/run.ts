@@ -2,6 +2,7 @@ import { Type, type TObject, type TProperties, type Static } from 'typebox';
 import { ConfigError, loadConfig } from '../config/load-config.ts';
 import { checkMessagingSettings, type MessagingSettings } from '../config/messaging-settings.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
+import { mechanismsOff } from './mechanisms.ts';
 import { startService, type ServiceDefinition } from './service.ts';
 
 /** Reads a service's settings or ends the process with the one line that says what is wrong. */
@@ -9,6 +10,7 @@ export function configOrExit<P extends TProperties>(properties: P, env: Record<s
   try {
     const config = loadConfig(Type.Object(properties), env);
     checkMessagingSettings(config as unknown as MessagingSettings);
+    mechanismsOff(env.KIT_WITHOUT);
     return config;
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;

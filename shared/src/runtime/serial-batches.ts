@@ -1,3 +1,5 @@
+import { switchedOff, type Mechanism } from './mechanisms.ts';
+
 /**
  * Group commit, one batch at a time: items that arrive while a batch is being processed wait
  * and go together into the next one (at most maxBatch); under light load an item starts at
@@ -7,13 +9,28 @@
 export class SerialBatches<T> {
   private waiting: T[] = [];
   private running: Promise<void> | undefined;
+  /** Switched off (KIT_WITHOUT): each item is processed at once, alone, as it would be without group commit. */
+  private readonly grouped: boolean;
+  private readonly alone = new Set<Promise<void>>();
 
+  /**
+   * `mechanism` is the name KIT_WITHOUT switches this group commit off by: a service's own (the
+   * order intake) is intake-group-commit; the kit's consumer passes consumer-batches.
+   */
   constructor(
     private readonly maxBatch: number,
     private readonly process: (batch: T[]) => Promise<void>,
-  ) {}
+    mechanism: Mechanism = 'intake-group-commit',
+  ) {
+    this.grouped = !switchedOff(mechanism);
+  }
 
   add(item: T): void {
+    if (!this.grouped) {
+      const work: Promise<void> = this.process([item]).finally(() => this.alone.delete(work));
+      this.alone.add(work);
+      return;
+    }
     this.waiting.push(item);
     this.next();
   }
@@ -26,6 +43,7 @@ export class SerialBatches<T> {
   /** Resolves once nothing waits or runs; a finishing batch starts the next, so this waits for all of them. */
   async idle(): Promise<void> {
     while (this.running) await this.running;
+    await Promise.all(this.alone);
   }
 
   private next(): void {

@@ -19,6 +19,7 @@ import { Outbox } from '../outbox/outbox.ts';
 import { OutboxRelay } from '../outbox/relay.ts';
 import { traceHttp } from '../tracing/http.ts';
 import { startTracing, type Tracing } from '../tracing/tracing.ts';
+import { mechanismsOff, switchedOff } from './mechanisms.ts';
 import { RetentionJanitor, type RetentionRule } from './retention.ts';
 
 /** Background work a service runs beside its consumer (the order service's timeout checker). */
@@ -76,6 +77,7 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   config: C,
   options: { logger?: Logger } = {},
 ): Promise<RunningService<DB>> {
+  mechanismsOff(); // an unknown name in KIT_WITHOUT stops the start here, before anything connects
   const logger = options.logger ?? createLogger(definition.name, config.LOG_LEVEL);
   const metrics = createMetrics(definition.name);
   const tracing = await startTracing(config);
@@ -97,10 +99,12 @@ export async function startService<DB extends MessagingTables, C extends Messagi
     tracing,
     ...(config.OUTBOX_NOTIFY ? { listenUrl: config.DATABASE_URL } : {}),
   });
+  // KIT_WITHOUT=publish-from-memory: rows are left unclaimed, and a commit that added some wakes the relay to drain the table.
+  const fromMemory = !switchedOff('publish-from-memory');
   const outbox = new Outbox<DB>(db, {
     notify: config.OUTBOX_NOTIFY,
-    claimMs: config.OUTBOX_CLAIM_MS,
-    onCommit: (messages) => relay.publishCommitted(messages),
+    ...(fromMemory ? { claimMs: config.OUTBOX_CLAIM_MS } : {}),
+    onCommit: (messages) => (fromMemory ? relay.publishCommitted(messages) : messages.length > 0 && relay.wake()),
     tracing,
   });
   const context: ServiceContext<DB, C> = { config, db, outbox, logger, metrics };
@@ -118,15 +122,17 @@ export async function startService<DB extends MessagingTables, C extends Messagi
         quorumInitialGroupSize: config.QUORUM_INITIAL_GROUP_SIZE,
       })
     : undefined;
+  // KIT_WITHOUT=consumer-batches: exactly as CONSUMER_BATCH_SIZE=1.
+  const batchSize = switchedOff('consumer-batches') ? 1 : config.CONSUMER_BATCH_SIZE;
   const consumer = topology
     ? new Consumer<DB>({
         topology,
         handlers,
         ...(hasDatabase ? { outbox } : {}),
         prefetch: config.CONSUMER_PREFETCH,
-        batchSize: config.CONSUMER_BATCH_SIZE,
+        batchSize,
         concurrency: hasDatabase
-          ? handlerConcurrency(config.DATABASE_POOL_SIZE, { batches: config.CONSUMER_BATCH_SIZE > 1, workers: workers.length })
+          ? handlerConcurrency(config.DATABASE_POOL_SIZE, { batches: batchSize > 1, workers: workers.length })
           : config.CONSUMER_PREFETCH,
         maxAttempts: config.MAX_DELIVERY_ATTEMPTS,
         logger: logger.child({ component: 'consumer' }),

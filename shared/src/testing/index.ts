@@ -12,3 +12,6 @@ export { startSmtpSink } from './smtp-sink';
 export type { ReceivedMail, SmtpSink } from './smtp-sink';
 export { startOtlpReceiver } from './otlp-receiver';
 export type { OtlpReceiver, ReceivedSpan } from './otlp-receiver';
+// The names KIT_WITHOUT takes, for the benches and tests that switch mechanisms off.
+export { MECHANISMS } from '../runtime/mechanisms';
+export type { Mechanism } from '../runtime/mechanisms';
