@@ -6,7 +6,6 @@ export * from './index.ts';
 export * from './config/index.ts';
 export { createLogger } from './logger.ts';
 export { createDatabase, type Database } from './db/database.ts';
-export { reusableQuery } from './db/reusable-query.ts';
 export { sendAhead, type SentAhead } from './db/pipelined-driver.ts';
 export { SerialBatches } from './runtime/serial-batches.ts';
 export type { OutboxTable, ProcessedEventsTable } from './db/messaging-tables.ts';

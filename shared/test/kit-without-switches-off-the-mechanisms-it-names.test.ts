@@ -8,7 +8,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { ConfigError, createDatabase, reusableQuery, sendAhead, SerialBatches, type MessagingTables } from '../src/internal.ts';
+import { ConfigError, createDatabase, sendAhead, SerialBatches, type MessagingTables } from '../src/internal.ts';
 import { MECHANISMS, mechanismsOff, switchedOff } from '../src/runtime/mechanisms.ts';
 import { createTestDatabase, waitFor, type TestDatabase } from '../src/testing/index.ts';
 import { Cleanup, testPool } from './support/harness.ts';
@@ -76,7 +76,7 @@ describe('KIT_WITHOUT', () => {
     expect(switchedOff('pipelining')).toBe(false);
     without('pipelining', onTestFinished);
     expect(switchedOff('pipelining')).toBe(true);
-    expect(switchedOff('reusable-query')).toBe(false);
+    expect(switchedOff('prepared-statements')).toBe(false);
   });
 });
 
@@ -107,20 +107,6 @@ describe('switched off', () => {
     });
     await expect(failing).rejects.toMatchObject({ code: '23505' });
     expect(await db.selectFrom('notes').select('id').orderBy('id').execute()).toEqual([{ id: 10 }, { id: 11 }]);
-    await db.deleteFrom('notes').execute();
-  });
-
-  test('reusable-query: the query is built with its values on every call', async ({ onTestFinished }) => {
-    const db = databaseWithout('reusable-query', onTestFinished);
-    await db.insertInto('notes').values([{ id: 1, text: 'one' }, { id: 2, text: 'two' }]).execute();
-    let builds = 0;
-    const noteText = reusableQuery((executor: Kysely<TestTables>, params: { id: number }) => {
-      builds++;
-      return executor.selectFrom('notes').select('text').where('id', '=', params.id);
-    });
-    expect((await noteText(db, { id: 1 })).rows).toEqual([{ text: 'one' }]);
-    expect((await noteText(db, { id: 2 })).rows).toEqual([{ text: 'two' }]);
-    expect(builds).toBe(2);
     await db.deleteFrom('notes').execute();
   });
 

@@ -8,7 +8,6 @@ import { ConfigError } from '../config/load-config.ts';
  */
 export const MECHANISMS = [
   'pipelining',
-  'reusable-query',
   'prepared-statements',
   'coalesced-writes',
   'consumer-batches',
