@@ -3,7 +3,7 @@
  * its business change and the events it emits commit together; a second delivery of the
  * same eventId, whether it arrives after the first committed or while the first is still
  * in its transaction, is acknowledged and changes nothing, even when its handler would now
- * fail (handlers run ahead of the inbox claim's answer; a duplicate found there is not a failure).
+ * fail (the inbox claim is answered before any handler runs, and a duplicate's handler is skipped).
  */
 import type { Generated } from 'kysely';
 import type pg from 'pg';

@@ -1,8 +1,8 @@
 /**
  * Contract: a handler that declares effects outside its database (`externalEffects: true`: a
- * card charge, an e-mail) is never run ahead of the inbox claim's answer, so a duplicate
- * delivery never repeats the effect (other handlers run speculatively, which only costs a
- * rolled-back transaction), and never batched with other messages, so another message's failure
+ * card charge, an e-mail) runs, like every handler, only once the inbox claim has answered that
+ * its event is new, so a duplicate delivery never repeats the effect; and it is never batched
+ * with other messages, so another message's failure
  * cannot roll back a transaction whose effect already happened outside it.
  */
 import { sql } from 'kysely';

@@ -7,11 +7,10 @@ import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
 import type { EventType } from '../contracts/events.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
-import { claimEventsAhead } from '../inbox/inbox.ts';
+import { claimEvents } from '../inbox/inbox.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Outbox, OutboxEntry } from '../outbox/outbox.ts';
-import { switchedOff } from '../runtime/mechanisms.ts';
 import { SerialBatches } from '../runtime/serial-batches.ts';
 import { contextFrom, failed, inSpan } from '../tracing/spans.ts';
 import type { Tracing } from '../tracing/tracing.ts';
@@ -103,8 +102,6 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private readonly handlers: Map<string, EventHandler<DB, EventType>>;
   /** Messages for batchable handlers: those that arrive while a transaction runs go together into the next. */
   private readonly batches: SerialBatches<Delivery<DB>>;
-  /** KIT_WITHOUT=speculative-handlers: every transaction waits for the inbox claim's answer before its handlers run. */
-  private readonly claimFirst = switchedOff('speculative-handlers');
 
   constructor(private readonly options: ConsumerOptions<DB>) {
     this.batches = new SerialBatches(
@@ -341,36 +338,16 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   }
 
   /**
-   * Applies deliveries in one transaction. Almost every delivery is new, so the handlers run
-   * right behind the inbox claim, without waiting for its answer (a round trip saved per
-   * transaction). If the claim then finds one of them applied before, the transaction rolls
-   * back and runs again with the claim answered first, so the duplicate is skipped.
+   * One transaction: the inbox claim, then the handler of each delivery the claim found new (a
+   * duplicate is skipped), then every emitted event; the handlers' log lines once it commits.
    */
   private async apply(deliveries: readonly Delivery<DB>[]): Promise<Outcome[]> {
-    // A speculative run of a duplicate would repeat an effect no rollback can take back.
-    if (this.claimFirst || deliveries.some(({ handler }) => handler.externalEffects)) return this.applyInTransaction(deliveries, 'claim first');
-    try {
-      return await this.applyInTransaction(deliveries, 'speculative');
-    } catch (error) {
-      if (!(error instanceof ClaimedBefore)) throw error;
-      return this.applyInTransaction(deliveries, 'claim first');
-    }
-  }
-
-  /** One transaction: inbox claims, each new delivery's handler, then every emitted event; the handlers' log lines once it commits. */
-  private async applyInTransaction(deliveries: readonly Delivery<DB>[], mode: 'speculative' | 'claim first'): Promise<Outcome[]> {
     const outbox = this.options.outbox!;
     this.options.metrics?.transactionMessages.observe(deliveries.length);
     const logLines = new HeldLogLines();
     const outcomes = await outbox.transaction(async (trx): Promise<Outcome[]> => {
       const keys = deliveries.map(({ event, handler }) => ({ eventId: event.eventId, handler: handler.name }));
-      const claim = await claimEventsAhead(trx as unknown as Transaction<MessagingTables>, keys);
-      const isNew = mode === 'claim first' ? await claim.isNew : undefined;
-      /** After a speculative run: throws ClaimedBefore if any delivery turned out to be a duplicate. */
-      const confirmAllNew = async () => {
-        const claimed = await claim.isNew;
-        if (!keys.every(claimed)) throw new ClaimedBefore();
-      };
+      const isNew = await claimEvents(trx as unknown as Transaction<MessagingTables>, keys);
       const emitted: OutboxEntry[] = [];
       /** Set once the emitted events are written: an event emitted later would be lost, so emit throws then. */
       let written = false;
@@ -383,7 +360,7 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
       }
       for (const [index, delivery] of deliveries.entries()) {
         const { event, handler, traceparent, log } = delivery;
-        if (isNew && !isNew(keys[index]!)) {
+        if (!isNew(keys[index]!)) {
           outcomes.push('duplicate');
           continue;
         }
@@ -394,20 +371,13 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
           const headers: Record<string, string> = next ? { traceparent: next } : {};
           for (const emittedEvent of Array.isArray(events) ? events : [events as Envelope]) emitted.push({ event: emittedEvent, headers });
         };
-        try {
-          await this.timed(handler, () =>
-            this.handlerSpan(delivery, deliveries.length === 1 ? undefined : delivery.context, () =>
-              handler.handle({ event, trx, emit, log: logLines.hold(log), afterCommit: (work) => logLines.defer(work) }),
-            ),
-          );
-        } catch (error) {
-          // A duplicate may fail where the first delivery did not (its saga moved on): it is not a failure then.
-          if (!isNew) await confirmAllNew();
-          throw error;
-        }
+        await this.timed(handler, () =>
+          this.handlerSpan(delivery, deliveries.length === 1 ? undefined : delivery.context, () =>
+            handler.handle({ event, trx, emit, log: logLines.hold(log), afterCommit: (work) => logLines.defer(work) }),
+          ),
+        );
         outcomes.push('handled');
       }
-      if (!isNew) await confirmAllNew();
       written = true;
       await outbox.enqueueEach(trx, emitted);
       return outcomes;
@@ -532,13 +502,6 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
         resolve('not sent');
       }
     });
-  }
-}
-
-/** A speculative run met a delivery applied before: run again with the claim answered first. */
-class ClaimedBefore extends Error {
-  constructor() {
-    super('a delivery in the transaction was applied before');
   }
 }
 

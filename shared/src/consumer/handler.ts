@@ -31,10 +31,9 @@ export interface HandlerContext<DB extends MessagingTables, T extends EventType>
  * The consumer applies messages that arrive together in one transaction; a handler that waits
  * on the outside world inside its transaction sets `batch: false`, or the waits would add up.
  * A handler whose effect reaches outside its database (a card charge, an e-mail sent from a
- * transactional handler) sets `externalEffects: true`: it runs only once the inbox has answered
- * that its event is new (other handlers run ahead of that answer, which for a duplicate costs
- * only a rolled-back transaction, but would repeat an outside effect), and always in a
- * transaction of its own (implies `batch: false`), so no other message's failure rolls back a
+ * transactional handler) sets `externalEffects: true`: like every handler it runs only once the
+ * inbox has answered that its event is new, and it always runs in a transaction of its own
+ * (implies `batch: false`), so no other message's failure rolls back a
  * transaction whose effect has already happened. The effect must still be idempotent downstream:
  * a commit that fails after it leaves the event to be delivered again.
  * A handler that undoes an earlier step of the saga (a refund, a stock release) sets

@@ -8,8 +8,8 @@ type LogMethod = (...args: unknown[]) => void;
 /**
  * The log lines of one transaction's handlers, written only once it commits. A handler's
  * lines say what it did ("stock reserved"), and a transaction that rolls back did nothing:
- * a batch replayed message by message, a conflict run again, a speculative run that met a
- * duplicate. Without this, each of those would log the same change twice.
+ * a batch replayed message by message, a conflict run again. Without this, each of those would
+ * log the same change twice.
  *
  * Lines are formatted when released, so a handler must not change an object after logging it.
  */

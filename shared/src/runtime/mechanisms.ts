@@ -11,7 +11,6 @@ export const MECHANISMS = [
   'prepared-statements',
   'coalesced-writes',
   'consumer-batches',
-  'speculative-handlers',
   'intake-group-commit',
   'publish-from-memory',
 ] as const;
