@@ -2,11 +2,18 @@ import amqp, { type ChannelModel, type Options, type RecoveringChannelModel } fr
 import { coalesceWrites } from './coalesce-writes.ts';
 import type { Logger } from '../logger.ts';
 
-/** Something that lives on a broker connection and must be rebuilt on every new one (a consumer, a publisher channel). */
+/**
+ * Something that lives on a broker connection and must be rebuilt on every new one (a consumer, a publisher channel).
+ * When the broker closes its channel while the connection lives on, it calls `channelLost` with the channel's
+ * error, and the broker attaches it again (see Broker.reattach).
+ */
 export interface BrokerAttachment {
-  attach(connection: ChannelModel): Promise<void>;
+  attach(connection: ChannelModel, channelLost?: ChannelLost): Promise<void>;
   detach?(): void;
 }
+
+/** Told by an attachment that the broker closed its channel (the channel's last error, if it had one). */
+export type ChannelLost = (error: Error | undefined) => void;
 
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -76,6 +83,8 @@ export class Broker {
   private connection: ChannelModel | undefined;
   private readonly attachments: BrokerAttachment[] = [];
   private readonly attachedTo = new WeakMap<ChannelModel, Set<BrokerAttachment>>();
+  /** Parts being attached again after the broker closed their channel: one loop each. */
+  private readonly reattaching = new Set<BrokerAttachment>();
   private recovering!: RecoveringChannelModel;
   /** A broker answer no reconnect can change (a queue declared with other arguments): startup fails with it. */
   private fatal: Error | undefined;
@@ -178,6 +187,39 @@ export class Broker {
     if (!attached) this.attachedTo.set(connection, (attached = new Set()));
     if (attached.has(attachment)) return;
     attached.add(attachment);
-    await attachment.attach(connection);
+    await attachment.attach(connection, (error) => void this.reattach(connection, attachment, error));
+  }
+
+  /**
+   * The broker closed a part's channel while the connection lives on: a channel error, such as a
+   * publish to an exchange deleted under the service, or a check of a deleted queue. amqplib's
+   * recovery covers a lost connection only, and nothing else would open the channel again, so
+   * the part would stay dead while the service looks healthy. Declares the topology again (what
+   * was deleted comes back) and attaches the part anew, with a growing delay, until it holds or
+   * the connection is replaced (a new connection attaches every part anyway).
+   */
+  private async reattach(connection: ChannelModel, attachment: BrokerAttachment, error: Error | undefined): Promise<void> {
+    if (this.reattaching.has(attachment)) return;
+    this.reattaching.add(attachment);
+    let reported = false;
+    try {
+      for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 5000)) {
+        await new Promise((resolve) => setTimeout(resolve, delayMs).unref());
+        // Channels also close when their connection is lost: then the recovery attaches every part, and this is no news.
+        if (this.connection !== connection || !this.attachments.includes(attachment)) return;
+        if (!reported) this.logger.error({ err: error?.message }, 'the broker closed a channel; declaring the topology and opening it again');
+        reported = true;
+        try {
+          await this.declareTopology(connection);
+          await attachment.attach(connection, (next) => void this.reattach(connection, attachment, next));
+          this.logger.warn('broker channel opened again');
+          return;
+        } catch (failure) {
+          this.logger.error({ err: (failure as Error).message, retryInMs: Math.min(delayMs * 2, 5000) }, 'could not open the channel again; retrying');
+        }
+      }
+    } finally {
+      this.reattaching.delete(attachment);
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { ChannelModel, ConfirmChannel, Options } from 'amqplib';
-import type { BrokerAttachment } from './broker.ts';
+import type { BrokerAttachment, ChannelLost } from './broker.ts';
 
 export interface OutboundMessage {
   exchange: string;
@@ -38,6 +38,7 @@ export class ConfirmPublisher implements BrokerAttachment {
   private readonly pending = new Set<Pending>();
   private readonly returned = new Set<string>();
   private readonly readyWaiters: (() => void)[] = [];
+  private channelLost: ChannelLost | undefined;
 
   constructor(private readonly confirmTimeoutMs: number) {}
 
@@ -50,22 +51,28 @@ export class ConfirmPublisher implements BrokerAttachment {
     return this.channel ? Promise.resolve() : new Promise((resolve) => this.readyWaiters.push(resolve));
   }
 
-  async attach(connection: ChannelModel): Promise<void> {
+  async attach(connection: ChannelModel, channelLost?: ChannelLost): Promise<void> {
     this.connection = connection;
+    this.channelLost = channelLost;
     await this.open(connection);
   }
 
   private async open(connection: ChannelModel): Promise<void> {
     const channel = await connection.createConfirmChannel();
+    let lastError: Error | undefined;
     // A basic.return always precedes the confirm of the same message, so the confirm callback can look it up.
     channel.on('return', (message) => {
       const id = message.properties.messageId as string | undefined;
       if (id) this.returned.add(id);
     });
-    channel.on('error', () => {});
+    channel.on('error', (error: Error) => (lastError = error));
     channel.on('close', () => {
-      if (this.channel === channel) this.channel = undefined;
       this.failAll('channel closed before the broker confirmed', channel);
+      // Closed by the broker (not replaced by renew, closed by close() or lost with the connection).
+      if (this.channel === channel) {
+        this.channel = undefined;
+        this.channelLost?.(lastError);
+      }
     });
     this.channel = channel;
     for (const resolve of this.readyWaiters.splice(0)) resolve();

@@ -1,5 +1,5 @@
 import type { Channel, ChannelModel } from 'amqplib';
-import type { BrokerAttachment } from './broker.ts';
+import type { BrokerAttachment, ChannelLost } from './broker.ts';
 
 /**
  * Reads how many messages wait in one queue (a passive declare), on a channel of its own so a
@@ -11,11 +11,14 @@ export class QueueDepth implements BrokerAttachment {
 
   constructor(private readonly queue: string) {}
 
-  async attach(connection: ChannelModel): Promise<void> {
+  async attach(connection: ChannelModel, channelLost?: ChannelLost): Promise<void> {
     const channel = await connection.createChannel();
-    channel.on('error', () => {});
+    let lastError: Error | undefined;
+    channel.on('error', (error: Error) => (lastError = error));
     channel.on('close', () => {
-      if (this.channel === channel) this.channel = undefined;
+      if (this.channel !== channel) return;
+      this.channel = undefined;
+      channelLost?.(lastError);
     });
     this.channel = channel;
   }

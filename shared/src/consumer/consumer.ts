@@ -1,7 +1,7 @@
 import { context, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { Transaction } from 'kysely';
-import type { BrokerAttachment } from '../broker/broker.ts';
+import type { BrokerAttachment, ChannelLost } from '../broker/broker.ts';
 import { declareTopology, type ServiceTopology } from '../broker/topology.ts';
 import { parseEnvelope, type Envelope } from '../contracts/envelope.ts';
 import { continueTrace, traceIdOf } from '../contracts/trace.ts';
@@ -125,22 +125,24 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
     return this.consumerTag !== undefined;
   }
 
-  async attach(connection: ChannelModel): Promise<void> {
+  async attach(connection: ChannelModel, channelLost?: ChannelLost): Promise<void> {
     if (this.stopping) return;
     const channel = await connection.createConfirmChannel();
-    channel.on('error', () => {});
+    let lastError: Error | undefined;
+    channel.on('error', (error: Error) => (lastError = error));
     channel.on('return', (returned: ConsumeMessage) => {
       const id = returned.properties.headers?.[Headers.copy];
       if (typeof id === 'string') this.returnedCopies.add(id);
     });
     channel.on('close', () => {
       this.closedChannels.add(channel);
+      // Unacked, they are redelivered on the next channel.
+      this.batches.discard((delivery) => delivery.channel === channel);
       if (this.channel === channel) {
         this.channel = undefined;
         this.consumerTag = undefined;
+        if (!this.stopping) channelLost?.(lastError);
       }
-      // Unacked, they are redelivered on the next channel.
-      this.batches.discard((delivery) => delivery.channel === channel);
     });
     await channel.prefetch(this.options.prefetch);
     this.channel = channel;

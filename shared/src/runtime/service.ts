@@ -147,8 +147,8 @@ export async function startService<DB extends MessagingTables, C extends Messagi
   });
   if (hasDatabase) {
     await broker.add({
-      attach: async (connection) => {
-        await publisher.attach(connection);
+      attach: async (connection, channelLost) => {
+        await publisher.attach(connection, channelLost);
         relay.wake(); // rows may have piled up while the broker was away
       },
       detach: () => publisher.detach(),
