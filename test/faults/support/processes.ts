@@ -6,6 +6,7 @@
  * exits, whatever happened.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ServiceName } from '@checkout-saga/shared/internal';
@@ -22,17 +23,37 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (the OS hands out a fresh one each time). */
+/**
+ * A TCP port free on 127.0.0.1 now, below the kernel's ephemeral range. A service keeps its port
+ * across restarts (kill -9, then start again), and a port from listen(0) is an ephemeral one,
+ * which any new outgoing connection on the machine may be handed while the service is down: the
+ * restart would then fail with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
+  const low = ephemeralRangeStart();
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`freePort: no free port between 10000 and ${low}`);
+}
+
+/** The first ephemeral port (Linux's /proc; 32768, Linux's default, elsewhere). */
+function ephemeralRangeStart(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
   const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('freePort: no TCP address');
-  return address.port;
 }
 
 /** Only what a process needs to start, plus `env`: nothing leaks in from the test runner's environment. */
