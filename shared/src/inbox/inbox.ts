@@ -1,7 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import { canonicalUuid } from '../contracts/envelope.ts';
 import type { MessagingTables } from '../db/messaging-tables.ts';
-import { sendAhead } from '../db/pipelined-driver.ts';
 
 /** An (event, handler) pair: the inbox records each one applied. */
 export interface InboxKey {
@@ -23,31 +22,16 @@ const keyOf = (key: InboxKey) => `${canonicalUuid(key.eventId)} ${key.handler}`;
  * until the first commits, then sees the conflict.
  */
 export async function claimEvents(trx: Transaction<MessagingTables>, keys: readonly InboxKey[]): Promise<(key: InboxKey) => boolean> {
-  return (await claimEventsAhead(trx, keys)).isNew;
-}
-
-/**
- * claimEvents written ahead (see sendAhead): resolves once the claim is written, so the
- * transaction can go on before the answer is in; `isNew` resolves with the answer.
- */
-export async function claimEventsAhead(trx: Transaction<MessagingTables>, keys: readonly InboxKey[]): Promise<{ isNew: Promise<(key: InboxKey) => boolean> }> {
   const distinct = [...new Map(keys.map((key) => [keyOf(key), key])).values()];
   // Arrays rather than one VALUES row per key: the same text whatever the batch, so it is prepared once.
-  const claim = await sendAhead(
-    trx,
-    sql<{ event_id: string; handler: string }>`
-      insert into processed_events (event_id, handler)
-      select * from unnest(${distinct.map((key) => key.eventId)}::uuid[], ${distinct.map((key) => key.handler)}::text[])
-      on conflict do nothing
-      returning event_id, handler`.compile(trx),
-  );
-  const isNew = claim.result.then(({ rows }) => {
-    // A key given twice is new only the first time it is asked about.
-    const fresh = new Set(rows.map((row) => keyOf({ eventId: row.event_id, handler: row.handler })));
-    return (key: InboxKey) => fresh.delete(keyOf(key));
-  });
-  isNew.catch(() => {});
-  return { isNew };
+  const { rows } = await sql<{ event_id: string; handler: string }>`
+    insert into processed_events (event_id, handler)
+    select * from unnest(${distinct.map((key) => key.eventId)}::uuid[], ${distinct.map((key) => key.handler)}::text[])
+    on conflict do nothing
+    returning event_id, handler`.execute(trx);
+  // A key given twice is new only the first time it is asked about.
+  const fresh = new Set(rows.map((row) => keyOf({ eventId: row.event_id, handler: row.handler })));
+  return (key: InboxKey) => fresh.delete(keyOf(key));
 }
 
 /** claimEvents for one key: false when the event was already applied by this handler. */
