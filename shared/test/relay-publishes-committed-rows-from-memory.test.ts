@@ -6,25 +6,11 @@
  *   committed it died before publishing): then the drain publishes it, and not before;
  * - stopping the service leaves no row claimed or unpublished.
  */
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreatedEvents, outboxCounts, publishingService, testPool } from './support/harness.ts';
+import { describe, expect, test } from 'vitest';
+import { waitFor } from '../src/testing/index.ts';
+import { insertOutboxRows, messagingFixture, orderCreatedEvents, outboxCounts, publishingService } from './support/harness.ts';
 
-const cleanup = new Cleanup();
-let servers: TestServers;
-let database: TestDatabase;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  servers = await testServers();
-  database = await createMessagingDatabase('relay_direct');
-  cleanup.defer(() => database.drop());
-  pool = testPool(database.url);
-  cleanup.defer(() => pool.end());
-});
-
-afterAll(() => cleanup.run());
+const fixture = messagingFixture('relay_direct');
 
 interface RowState {
   published_at: Date | null;
@@ -33,14 +19,14 @@ interface RowState {
 }
 
 async function rowsOf(eventIds: readonly string[]): Promise<RowState[]> {
-  const { rows } = await pool.query<RowState>('select published_at, claimed_until, attempts from outbox where event_id = any($1::uuid[]) order by id', [eventIds]);
+  const { rows } = await fixture.pool.query<RowState>('select published_at, claimed_until, attempts from outbox where event_id = any($1::uuid[]) order by id', [eventIds]);
   return rows;
 }
 
 describe('rows committed through the outbox', () => {
   test('are claimed in the transaction, published from memory, and marked published with the claim cleared', async ({ onTestFinished }) => {
     // The poll is minutes away: only the direct path can publish within the test.
-    const { context, tap } = await publishingService({ servers, database, pool }, { label: 'direct', env: { OUTBOX_POLL_INTERVAL_MS: '600000', OUTBOX_CLAIM_MS: '600000' } }, onTestFinished);
+    const { context, tap } = await publishingService(fixture, { label: 'direct', env: { OUTBOX_POLL_INTERVAL_MS: '600000', OUTBOX_CLAIM_MS: '600000' } }, onTestFinished);
     const events = orderCreatedEvents(50);
 
     let claimedInTransaction: RowState[] = [];
@@ -66,18 +52,18 @@ describe('rows committed through the outbox', () => {
   });
 
   test("a claim keeps the table drain off a row until it runs out, then the drain publishes it", async ({ onTestFinished }) => {
-    const { tap } = await publishingService({ servers, database, pool }, { label: 'claim', env: { OUTBOX_POLL_INTERVAL_MS: '20' } }, onTestFinished);
+    const { tap } = await publishingService(fixture, { label: 'claim', env: { OUTBOX_POLL_INTERVAL_MS: '20' } }, onTestFinished);
     // The rows of a process that committed and died before publishing: claimed for a while longer.
     const [claimed, free] = orderCreatedEvents(2);
-    await pool.query(
+    await fixture.pool.query(
       "insert into outbox (event_id, routing_key, envelope, claimed_until) values ($1, 'order.created', $2, clock_timestamp() + interval '1500 milliseconds')",
       [claimed!.eventId, JSON.stringify(claimed)],
     );
-    await insertOutboxRows(pool, [free!]);
+    await insertOutboxRows(fixture.pool, [free!]);
 
     await waitFor(() => tap.counts.has(free!.eventId), { message: 'the unclaimed row published by the poll' });
     await waitFor(() => tap.counts.has(claimed!.eventId), { timeoutMs: 10_000, message: 'the claimed row published once its claim ran out' });
-    const { rows } = await pool.query<{ published_at: Date; claimed_until: Date | null; expired: boolean }>(
+    const { rows } = await fixture.pool.query<{ published_at: Date; claimed_until: Date | null; expired: boolean }>(
       "select published_at, claimed_until, published_at >= created_at + interval '1400 milliseconds' as expired from outbox where event_id = $1",
       [claimed!.eventId],
     );
@@ -86,15 +72,15 @@ describe('rows committed through the outbox', () => {
   });
 
   test('a stopped service leaves no row claimed or unpublished', async ({ onTestFinished }) => {
-    const { context, service } = await publishingService({ servers, database, pool }, { label: 'stop', env: { OUTBOX_POLL_INTERVAL_MS: '600000', OUTBOX_CLAIM_MS: '600000' } }, onTestFinished);
+    const { context, service } = await publishingService(fixture, { label: 'stop', env: { OUTBOX_POLL_INTERVAL_MS: '600000', OUTBOX_CLAIM_MS: '600000' } }, onTestFinished);
     const events = orderCreatedEvents(200);
     await Promise.all(
       Array.from({ length: 20 }, (_, index) => context.outbox.transaction((trx) => context.outbox.enqueue(trx, events.slice(index * 10, index * 10 + 10)))),
     );
     await service.stop();
 
-    expect(await outboxCounts(pool)).toMatchObject({ total: events.length, published: events.length, unpublished: 0 });
-    const { rows } = await pool.query<{ claimed: number }>('select count(*)::int as claimed from outbox where claimed_until is not null');
+    expect(await outboxCounts(fixture.pool)).toMatchObject({ total: events.length, published: events.length, unpublished: 0 });
+    const { rows } = await fixture.pool.query<{ claimed: number }>('select count(*)::int as claimed from outbox where claimed_until is not null');
     expect(rows[0]?.claimed).toBe(0);
   });
 });

@@ -7,30 +7,16 @@
  *   is published long before a (deliberately huge) poll interval would have come round;
  *   and a relay stopped early leaves no LISTEN session behind.
  */
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { ConfirmPublisher, createDatabase, OutboxRelay, type MessagingTables } from '../src/internal.ts';
-import { testServers, waitFor, type TestDatabase, type TestServers } from '../src/testing/index.ts';
-import { Cleanup, createMessagingDatabase, insertOutboxRows, orderCreated, publishingService, silentLogger, testPool } from './support/harness.ts';
+import { waitFor } from '../src/testing/index.ts';
+import { insertOutboxRows, messagingFixture, orderCreated, publishingService, silentLogger } from './support/harness.ts';
 
 /** Long enough that a row delivered within DELIVERED_WITHIN_MS cannot have been found by a poll. */
 const NEVER_POLLS_MS = '600000';
 const DELIVERED_WITHIN_MS = 5_000;
 
-const cleanup = new Cleanup();
-let servers: TestServers;
-let database: TestDatabase;
-let pool: pg.Pool;
-
-beforeAll(async () => {
-  servers = await testServers();
-  database = await createMessagingDatabase('relay_wakes');
-  cleanup.defer(() => database.drop());
-  pool = testPool(database.url);
-  cleanup.defer(() => pool.end());
-});
-
-afterAll(() => cleanup.run());
+const fixture = messagingFixture('relay_wakes');
 
 
 /** Resolves with how long it took the event to reach the exchange. */
@@ -41,7 +27,7 @@ async function delivery(tap: { counts: Map<string, number> }, eventId: string, s
 
 describe('the relay', () => {
   test('publishes a row committed through the outbox at once, woken in-process (default)', async ({ onTestFinished }) => {
-    const { context, tap, config } = await publishingService({ servers, database, pool }, { label: 'wake', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS } }, onTestFinished);
+    const { context, tap, config } = await publishingService(fixture, { label: 'wake', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS } }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(false);
 
     for (let round = 0; round < 3; round++) {
@@ -53,22 +39,22 @@ describe('the relay', () => {
   });
 
   test('publishes a row inserted by another connection, without any wake, by polling alone', async ({ onTestFinished }) => {
-    const { tap, config } = await publishingService({ servers, database, pool }, { label: 'poll', env: { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' } }, onTestFinished);
+    const { tap, config } = await publishingService(fixture, { label: 'poll', env: { OUTBOX_POLL_INTERVAL_MS: '50', OUTBOX_NOTIFY: 'false' } }, onTestFinished);
     expect(config.OUTBOX_POLL_INTERVAL_MS).toBe(50);
 
     for (let round = 0; round < 3; round++) {
       const event = orderCreated();
       const started = performance.now();
-      await insertOutboxRows(pool, [event]);
+      await insertOutboxRows(fixture.pool, [event]);
       expect(await delivery(tap, event.eventId, started)).toBeLessThan(DELIVERED_WITHIN_MS);
     }
   });
 
   test('with OUTBOX_NOTIFY, publishes a row inserted and notified by another connection long before the poll', async ({ onTestFinished }) => {
-    const { tap, config } = await publishingService({ servers, database, pool }, { label: 'notify', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' } }, onTestFinished);
+    const { tap, config } = await publishingService(fixture, { label: 'notify', env: { OUTBOX_POLL_INTERVAL_MS: NEVER_POLLS_MS, OUTBOX_NOTIFY: 'true' } }, onTestFinished);
     expect(config.OUTBOX_NOTIFY).toBe(true);
     await waitFor(
-      async () => (await pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 1,
+      async () => (await fixture.pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 1,
       { message: 'the relay to LISTEN' },
     );
 
@@ -77,22 +63,22 @@ describe('the relay', () => {
     for (let round = 0; round < 3; round++) {
       const event = orderCreated();
       const started = performance.now();
-      await insertOutboxRows(pool, [event], { notify: true });
+      await insertOutboxRows(fixture.pool, [event], { notify: true });
       expect(await delivery(tap, event.eventId, started)).toBeLessThan(DELIVERED_WITHIN_MS);
     }
   });
 
-  test('stopped while its LISTEN connection is still opening, leaves no session behind', async () => {
-    const kit = createDatabase<MessagingTables>(database.url, 2);
-    cleanup.defer(() => kit.close());
+  test('stopped while its LISTEN connection is still opening, leaves no session behind', async ({ onTestFinished }) => {
+    const kit = createDatabase<MessagingTables>(fixture.database.url, 2);
+    onTestFinished(() => kit.close());
     for (let round = 0; round < 3; round++) {
       // No broker: each drain returns at once, so stop() comes before the listener has connected.
-      const relay = new OutboxRelay({ db: kit.db, publisher: new ConfirmPublisher(1000), exchange: 'unused', batchSize: 10, pollIntervalMs: 50, logger: silentLogger, listenUrl: database.url });
+      const relay = new OutboxRelay({ db: kit.db, publisher: new ConfirmPublisher(1000), exchange: 'unused', batchSize: 10, pollIntervalMs: 50, logger: silentLogger, listenUrl: fixture.database.url });
       relay.start();
       await relay.stop();
     }
     // stop() has resolved: a listener still connected now would stay open for good.
-    await waitFor(async () => (await pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 0, {
+    await waitFor(async () => (await fixture.pool.query("select 1 from pg_stat_activity where datname = current_database() and query ilike 'listen %'")).rowCount === 0, {
       timeoutMs: 5_000,
       message: 'every LISTEN session to end',
     });

@@ -26,7 +26,8 @@ import {
   type ServiceContext,
   type ServiceName,
 } from '../../src/internal.ts';
-import { createTestDatabase, deleteTopology, testNames, type TestDatabase, type TestServers } from '../../src/testing/index.ts';
+import { createTestDatabase, deleteTopology, testNames, testServers, type TestDatabase, type TestServers } from '../../src/testing/index.ts';
+import { afterAll, beforeAll } from 'vitest';
 
 /** Logs of the code under test stay out of the test output. */
 export const silentLogger: Logger = createLogger('test', 'silent');
@@ -250,13 +251,35 @@ export class Cleanup {
   }
 }
 
+/** The servers, one messaging database and a pool on it: what a file of publishing tests shares. */
+export interface MessagingFixture {
+  readonly servers: TestServers;
+  readonly database: TestDatabase;
+  readonly pool: pg.Pool;
+}
+
+/** A MessagingFixture set up before the file's tests and removed after them; read its fields inside tests. */
+export function messagingFixture(label: string): MessagingFixture {
+  const cleanup = new Cleanup();
+  const fixture = {} as { servers: TestServers; database: TestDatabase; pool: pg.Pool };
+  beforeAll(async () => {
+    fixture.servers = await testServers();
+    fixture.database = await createMessagingDatabase(label);
+    cleanup.defer(() => fixture.database.drop());
+    fixture.pool = testPool(fixture.database.url);
+    cleanup.defer(() => fixture.pool.end());
+  });
+  afterAll(() => cleanup.run());
+  return fixture;
+}
+
 /**
  * A service that only publishes, on its own exchange with a tap (bound to `patterns`), on a
  * shared database; when the test ends it is stopped, its broker objects deleted and the
  * outbox emptied for the next test.
  */
 export async function publishingService(
-  shared: { servers: TestServers; database: TestDatabase; pool: pg.Pool },
+  shared: MessagingFixture,
   options: { label: string; env: Record<string, string>; patterns?: readonly string[] },
   onTestFinished: (step: () => Promise<void>) => void,
 ) {
