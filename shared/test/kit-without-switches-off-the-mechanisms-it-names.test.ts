@@ -118,7 +118,7 @@ describe('switched off', () => {
       batches.push(batch);
       return new Promise<void>((resolve) => release.push(resolve));
     };
-    const intake = new SerialBatches(64, process);
+    const intake = new SerialBatches(64, process, 'intake-group-commit');
     for (const item of [1, 2, 3]) intake.add(item);
     expect(batches).toEqual([[1], [2], [3]]); // none waited for the one before
     let idle = false;
@@ -128,7 +128,7 @@ describe('switched off', () => {
     for (const done of release.splice(0)) done();
     await waited;
 
-    const consumer = new SerialBatches(64, process, 'consumer-batches');
+    const consumer = new SerialBatches(64, process);
     for (const item of [4, 5, 6]) consumer.add(item);
     release.shift()!();
     await waitFor(() => batches.length === 5, { message: 'the next consumer batch' });

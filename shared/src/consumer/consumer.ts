@@ -104,11 +104,8 @@ export class Consumer<DB extends MessagingTables> implements BrokerAttachment {
   private readonly batches: SerialBatches<Delivery<DB>>;
 
   constructor(private readonly options: ConsumerOptions<DB>) {
-    this.batches = new SerialBatches(
-      options.batchSize,
-      (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)),
-      'consumer-batches',
-    );
+    // KIT_WITHOUT=consumer-batches acts as CONSUMER_BATCH_SIZE=1 (startService), so these batches are never used then.
+    this.batches = new SerialBatches(options.batchSize, (batch) => (batch.length === 1 ? this.deliverAlone(batch[0]!) : this.deliverBatch(batch)));
     this.handlers = new Map();
     for (const handler of options.handlers) {
       // The consumer routes by type, so a second handler for a type would silently never run.

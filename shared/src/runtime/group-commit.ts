@@ -35,7 +35,7 @@ export class GroupCommit<T, R> {
   private isStopped = false;
 
   constructor(private readonly options: GroupCommitOptions<T, R>) {
-    this.groups = new SerialBatches(options.maxBatch, (group) => (group.length === 1 ? this.commitAlone(group[0]!) : this.commitGroup(group)));
+    this.groups = new SerialBatches(options.maxBatch, (group) => (group.length === 1 ? this.commitAlone(group[0]!) : this.commitGroup(group)), 'intake-group-commit');
   }
 
   /** Resolves with the item's value once its group has committed; rejects with its refusal or the group's failure. */

@@ -13,16 +13,13 @@ export class SerialBatches<T> {
   private readonly grouped: boolean;
   private readonly alone = new Set<Promise<void>>();
 
-  /**
-   * `mechanism` is the name KIT_WITHOUT switches this group commit off by: a service's own (the
-   * order intake) is intake-group-commit; the kit's consumer passes consumer-batches.
-   */
+  /** `mechanism`: the name KIT_WITHOUT switches this group commit off by, if any (GroupCommit's is intake-group-commit). */
   constructor(
     private readonly maxBatch: number,
     private readonly process: (batch: T[]) => Promise<void>,
-    mechanism: Mechanism = 'intake-group-commit',
+    mechanism?: Mechanism,
   ) {
-    this.grouped = !switchedOff(mechanism);
+    this.grouped = mechanism === undefined || !switchedOff(mechanism);
   }
 
   add(item: T): void {
